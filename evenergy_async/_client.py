@@ -1,0 +1,411 @@
+"""``EvEnergyClient``: the session manager and the one request pipeline every service uses."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import attrs
+from yarl import URL
+
+from ._auth import Credential, OAuth, TokenSource, coerce_credential
+from ._errors import (
+    ClientStateError,
+    RateLimitError,
+    ResponseDecodeError,
+    TransportError,
+    UnauthorizedError,
+)
+from ._sansio import (
+    DEFAULT_BASE_URL,
+    RateLimitState,
+    RetryPolicy,
+    build_headers,
+    check_base_url,
+    decode_error,
+    error_from_response,
+    normalize_user,
+    parse_rate_limit,
+    redact_url,
+)
+from ._transport import AiohttpTransport, Request, Response, Transport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from ._services import (
+        CommandLogs,
+        ErrorLogs,
+        LocationLogs,
+        StatusLogs,
+        VehicleCompatibility,
+        VehicleMakes,
+        VehicleModels,
+        VehicleOnboarding,
+        Vehicles,
+        VehicleTrims,
+        VehicleWaitlist,
+    )
+
+__all__ = ["ClientStats", "EvEnergyClient"]
+
+log = logging.getLogger("evenergy_async")
+
+T = TypeVar("T")
+AuthMode = Literal["required", "optional"]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@attrs.define
+class ClientStats:
+    """Counters for run reports: HTTP requests sent, retries by reason, token requests."""
+
+    requests: int = 0
+    retries: int = 0
+    retry_reasons: dict[str, int] = attrs.field(factory=dict)
+    token_requests: int = 0
+
+    def count_retry(self, reason: str) -> None:
+        self.retries += 1
+        self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
+
+
+class _Core:
+    """What every view of one client shares: transport, credentials, lifecycle, counters."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        base_url: URL,
+        api_version: int | str,
+        retry: RetryPolicy,
+        sleep: Sleep,
+        clock: Callable[[], float],
+        credential: Credential | None,
+        token_url: URL,
+        default_timeout: float | None,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.origin = base_url.origin()
+        self.api_version = api_version
+        self.retry = retry
+        self.sleep = sleep
+        self.clock = clock
+        self.state = _State.UNOPENED
+        self.stats = ClientStats()
+        self.oauth = OAuth(
+            self.send_token_request,
+            token_url=token_url,
+            authorize_url=token_url.join(URL("../authorize/")),
+            revoke_url=token_url.join(URL("../revoke_token/")),
+            timeout=default_timeout,
+            clock=clock,
+        )
+        self.tokens = TokenSource(credential, self.oauth, clock=clock) if credential else None
+
+    def check_open(self) -> None:
+        if self.state is _State.CLOSED:
+            raise ClientStateError("the client is closed; create a new one")
+        self.state = _State.OPENED
+
+    async def send_token_request(self, request: Request) -> Response:
+        """Token endpoint calls: retried only when certainly not processed (POST rules)."""
+        self.check_open()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.stats.requests += 1
+                self.stats.token_requests += 1
+                response = await self.transport.send(request)
+            except TransportError as exc:
+                if attempt < self.retry.max_attempts and self.retry.retry_transport("POST", exc):
+                    self.stats.count_retry(type(exc).__name__)
+                    await self.sleep(self.retry.backoff(attempt))
+                    continue
+                raise
+            if response.status == 429 and attempt < self.retry.max_attempts:
+                self.stats.count_retry("429")
+                await self.sleep(self.retry.backoff(attempt))
+                continue
+            return response
+
+
+class EvEnergyClient:
+    """An ev.energy v2 API client; use as ``async with EvEnergyClient(auth=...) as client``.
+
+    It creates its own ``aiohttp.ClientSession`` (and closes it) unless ``session=`` lends one
+    (never closed here) or ``transport=`` replaces the network entirely. A closed client
+    cannot be reopened. ``as_user()`` and ``with_options()`` return views sharing the
+    session, credentials and lifecycle.
+    """
+
+    def __init__(
+        self,
+        auth: Credential | str | None = None,
+        *,
+        base_url: str | URL = DEFAULT_BASE_URL,
+        api_version: int | str = 2,
+        timeout: float | None = 30.0,
+        user: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        retry: RetryPolicy | None = None,
+        token_url: str | URL | None = None,
+        max_connections: int = 100,
+        accept_language: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        base = check_base_url(URL(str(base_url)))
+        if session is not None and transport is not None:
+            raise ValueError("pass either session= or transport=, not both")
+        token = URL(str(token_url)) if token_url is not None else base.origin() / "o" / "token/"
+        if token_url is not None:
+            check_base_url(token)
+        self._core = _Core(
+            transport=transport or AiohttpTransport(session, max_connections=max_connections),
+            base_url=base,
+            api_version=api_version,
+            retry=retry or RetryPolicy(),
+            sleep=sleep,
+            clock=clock,
+            credential=coerce_credential(auth),
+            token_url=token,
+            default_timeout=timeout,
+        )
+        self._timeout = timeout
+        self._user = normalize_user(user) if user is not None else None
+        self._accept_language = accept_language
+        self._owner = True
+        self._rate_limit: RateLimitState | None = None
+        self._bind_services()
+
+    # -- views -------------------------------------------------------------------
+
+    def _bind_services(self) -> None:
+        from . import _services as s
+
+        self.vehicles: Vehicles = s.Vehicles(self)
+        self.vehicle_trims: VehicleTrims = s.VehicleTrims(self)
+        self.vehicle_models: VehicleModels = s.VehicleModels(self)
+        self.vehicle_makes: VehicleMakes = s.VehicleMakes(self)
+        self.status_logs: StatusLogs = s.StatusLogs(self)
+        self.location_logs: LocationLogs = s.LocationLogs(self)
+        self.command_logs: CommandLogs = s.CommandLogs(self)
+        self.error_logs: ErrorLogs = s.ErrorLogs(self)
+        self.vehicle_onboarding: VehicleOnboarding = s.VehicleOnboarding(self)
+        self.vehicle_compatibility: VehicleCompatibility = s.VehicleCompatibility(self)
+        self.vehicle_waitlist: VehicleWaitlist = s.VehicleWaitlist(self)
+
+    _UNCHANGED: Any = object()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = _UNCHANGED,
+        user: str | None = _UNCHANGED,
+        accept_language: str | None = _UNCHANGED,
+    ) -> EvEnergyClient:
+        """A view with other per-call options, sharing this client's session and credentials."""
+        view = object.__new__(EvEnergyClient)
+        view._core = self._core
+        view._timeout = self._timeout if timeout is self._UNCHANGED else timeout
+        view._user = (
+            self._user if user is self._UNCHANGED else (normalize_user(user) if user is not None else None)
+        )
+        view._accept_language = (
+            self._accept_language if accept_language is self._UNCHANGED else accept_language
+        )
+        view._owner = False
+        view._rate_limit = self._rate_limit if view._user == self._user else None
+        view._bind_services()
+        return view
+
+    def as_user(self, user: str) -> EvEnergyClient:
+        """A view acting for one user (``EvEnergy-User``: a user ID or the user's URL)."""
+        return self.with_options(user=user)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> EvEnergyClient:
+        if not self._owner:
+            raise ClientStateError("a view cannot be opened; open the client it came from")
+        if self._core.state is _State.CLOSED:
+            raise ClientStateError("the client is closed and cannot be reopened")
+        self._core.state = _State.OPENED
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client (and its session, if it created it). Idempotent."""
+        if not self._owner or self._core.state is _State.CLOSED:
+            return
+        self._core.state = _State.CLOSED
+        if self._core.tokens is not None:
+            await self._core.tokens.aclose()
+        await self._core.transport.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._core.state is _State.CLOSED
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> URL:
+        return self._core.base_url
+
+    @property
+    def rate_limit(self) -> RateLimitState | None:
+        """The rate-limit headers of the last response this client (view) saw."""
+        return self._rate_limit
+
+    @property
+    def stats(self) -> ClientStats:
+        if self._core.tokens is not None:
+            self._core.stats.token_requests = self._core.tokens.token_requests
+        return self._core.stats
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._core.retry
+
+    @property
+    def oauth(self) -> OAuth:
+        """The OAuth endpoints: ``authorization_url``, ``exchange_code``, ``revoke``."""
+        return self._core.oauth
+
+    def __repr__(self) -> str:
+        user = f", user={self._user!r}" if self._user else ""
+        return f"<EvEnergyClient {self._core.base_url} {self._core.state.value}{user}>"
+
+    # -- the pipeline -------------------------------------------------------------
+
+    def url(self, *segments: str) -> URL:
+        """``base_url`` joined with already-validated path segments."""
+        url = self._core.base_url
+        for seg in segments:
+            url = url / seg
+        return url
+
+    async def _token_for(self, url: URL, auth: AuthMode) -> str | None:
+        tokens = self._core.tokens
+        if tokens is None or url.origin() != self._core.origin:
+            return None  # credentials only ever go to the configured API origin
+        if auth == "optional":
+            return tokens.cached()
+        return await tokens.get()
+
+    async def call(
+        self,
+        method: str,
+        url: URL,
+        decode: Callable[[Response], T],
+        *,
+        params: Sequence[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        auth: AuthMode = "required",
+    ) -> T:
+        """Send one API request with retries, refresh-on-401 and rate-limit tracking.
+
+        ``decode`` turns the successful response into the result; a body that is not JSON
+        (or a malformed ``Link``) on a GET counts as a transient failure and is retried.
+        """
+        core = self._core
+        core.check_open()
+        if params:
+            url = url.extend_query(params)
+        retry = core.retry
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            token = await self._token_for(url, auth)
+            headers = build_headers(
+                api_version=core.api_version,
+                token=token,
+                user=self._user,
+                has_body=body is not None,
+                accept_language=self._accept_language,
+            )
+            request = Request(method, url, headers, body, self._timeout)
+            core.stats.requests += 1
+            try:
+                response = await core.transport.send(request)
+            except TransportError as exc:
+                if attempt < retry.max_attempts and retry.retry_transport(method, exc):
+                    await self._backoff(attempt, type(exc).__name__, method, url)
+                    continue
+                if exc.outcome_unknown:
+                    exc.message += "; the request may have been processed (outcome unknown, not retried)"
+                raise
+            state = parse_rate_limit(response.headers, core.clock())
+            if state is not None:
+                self._rate_limit = state
+            status = response.status
+            log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
+            if 200 <= status < 300:
+                try:
+                    return decode(response)
+                except ResponseDecodeError as exc:
+                    if exc.transient and attempt < retry.max_attempts and retry.retry_decode(method):
+                        await self._backoff(attempt, "invalid-body", method, url)
+                        continue
+                    raise
+            error = error_from_response(method, url, status, response.headers, response.body)
+            if isinstance(error, UnauthorizedError) and not refreshed and core.tokens is not None:
+                refreshed = True
+                if token is not None and await core.tokens.refresh_after_401(token) is not None:
+                    attempt -= 1  # the refresh retry does not spend a retry attempt
+                    continue
+            if attempt < retry.max_attempts and retry.retry_status(method, status):
+                if isinstance(error, RateLimitError) and error.retry_after is not None:
+                    if error.retry_after > retry.retry_after_cap:
+                        raise error
+                    core.stats.count_retry(str(status))
+                    log.debug("429: waiting %.1fs (Retry-After)", error.retry_after)
+                    await core.sleep(error.retry_after)
+                    continue
+                await self._backoff(attempt, str(status), method, url)
+                continue
+            raise error
+
+    async def _backoff(self, attempt: int, reason: str, method: str, url: URL) -> None:
+        delay = self._core.retry.backoff(attempt)
+        self._core.stats.count_retry(reason)
+        log.debug("retrying %s %s after %s in %.2fs", method, redact_url(url), reason, delay)
+        await self._core.sleep(delay)
+
+    # -- decoding helpers (used by services) --------------------------------------
+
+    @staticmethod
+    def json_of(response: Response, method: str) -> Any:
+        from ._sansio import decode_json
+
+        try:
+            return decode_json(response.body)
+        except ValueError as exc:
+            err = decode_error(
+                f"response body is not valid JSON: {exc}",
+                method=method,
+                url=response.url,
+                status=response.status,
+            )
+            err.transient = True
+            raise err from exc
+

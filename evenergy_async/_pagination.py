@@ -1,0 +1,138 @@
+"""Link-header pagination: ``Paginator`` is async-iterable over items and has ``.pages()``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+from yarl import URL
+
+from ._errors import PaginationError, ResponseDecodeError
+from ._sansio import RateLimitState, decode_error, next_link, parse_link_header, parse_rate_limit, redact_url
+from ._transport import Response
+
+if TYPE_CHECKING:
+    from ._client import AuthMode, EvEnergyClient
+
+__all__ = ["Page", "Paginator"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list: its items, where it came from, where the next one is.
+
+    Save ``next_url`` to resume later with ``paginator.resume(next_url)``.
+    """
+
+    items: list[T] = attrs.field(repr=lambda items: f"<{len(items)} items>")
+    url: str
+    next_url: str | None
+    previous_url: str | None
+    rate_limit: RateLimitState | None
+
+
+class Paginator(Generic[T]):
+    """Follows ``rel="next"`` links as given, from the first page (or a saved next URL).
+
+    Stops at ``about:blank`` or a missing link; raises ``PaginationError`` if a next URL
+    repeats (a loop) or leaves the API origin (credentials never follow it).
+    """
+
+    def __init__(
+        self,
+        client: EvEnergyClient,
+        url: URL,
+        structure: Callable[[Any], list[T]],
+        *,
+        auth: AuthMode = "required",
+        page_numbers: bool = False,
+    ) -> None:
+        self._client = client
+        self._start = url
+        self._structure = structure
+        self._auth: AuthMode = auth
+        self._page_numbers = page_numbers
+        self.next_url: str | None = None
+        """The next page's URL after the last page fetched (None when the list is done)."""
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[T]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
+
+    def resume(self, next_url: str) -> Paginator[T]:
+        """A paginator starting at a saved ``next_url`` (same origin as the client's base URL)."""
+        url = self._check_origin(next_url, self._start)
+        return Paginator(
+            self._client, url, self._structure, auth=self._auth, page_numbers=self._page_numbers
+        )
+
+    async def pages(self) -> AsyncIterator[Page[T]]:
+        seen: set[str] = set()
+        url: URL | None = self._start
+        while url is not None:
+            key = str(url)
+            if key in seen:
+                raise PaginationError(
+                    "pagination loop: the server linked to a page already fetched",
+                    method="GET",
+                    url=redact_url(url),
+                )
+            seen.add(key)
+            page = await self._client.call("GET", url, self._decode, auth=self._auth)
+            self.next_url = page.next_url
+            yield page
+            url = URL(page.next_url, encoded=True) if page.next_url is not None else None
+
+    def _decode(self, response: Response) -> Page[T]:
+        url = response.url
+        try:
+            links = parse_link_header(response.headers.get("Link"))
+        except ValueError as exc:
+            err = decode_error(str(exc), method="GET", url=url, status=response.status, path="headers.Link")
+            err.transient = True
+            raise err from exc
+        data = self._client.json_of(response, "GET")
+        try:
+            items = self._structure(data)
+        except ResponseDecodeError as exc:
+            raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
+        target = next_link(links)
+        if target is None and self._page_numbers and "Link" not in response.headers:
+            target = self._next_page_number(url, len(items))
+        nxt = str(self._check_origin(target, url)) if target is not None else None
+        previous = links.get("previous")
+        return Page(
+            items=items,
+            url=str(url),
+            next_url=nxt,
+            previous_url=None if previous in (None, "about:blank") else previous,
+            rate_limit=parse_rate_limit(response.headers),
+        )
+
+    @staticmethod
+    def _next_page_number(url: URL, count: int) -> str | None:
+        size = int(url.query.get("page_size", "25"))
+        if count < size:
+            return None
+        page = int(float(url.query.get("page", "1")))
+        return str(url.update_query(page=str(page + 1)))
+
+    def _check_origin(self, target: str, current: URL) -> URL:
+        url = URL(target, encoded=True)
+        if not url.is_absolute():
+            url = current.join(url)
+        base = self._client.base_url
+        if url.origin() != base.origin():
+            raise PaginationError(
+                f"refusing a next-page link to another origin ({url.origin()})",
+                method="GET",
+                url=redact_url(current),
+            )
+        return url

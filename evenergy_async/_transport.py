@@ -1,0 +1,135 @@
+"""The transport seam: one request in, one fully-read response out.
+
+``AiohttpTransport`` is the only place the client side touches aiohttp. It maps every
+aiohttp failure onto the library's transport errors, recording whether the request may
+have reached the server (``ConnectError``: certainly not). ``MockTransport`` answers from
+a function, for users' unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import aiohttp
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from ._errors import ConnectError, RequestTimeoutError, ResponseLostError, TransportError
+from ._sansio import redact_url
+
+__all__ = ["AiohttpTransport", "MockTransport", "Request", "Response", "Transport"]
+
+
+@attrs.frozen
+class Request:
+    method: str
+    url: URL
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
+    timeout: float | None = None
+
+
+@attrs.frozen
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes = attrs.field(repr=False)
+    url: URL
+
+    @classmethod
+    def build(
+        cls, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None, *, url: URL | str = ""
+    ) -> Response:
+        return cls(status, CIMultiDictProxy(CIMultiDict(headers or {})), body, URL(str(url)))
+
+
+class Transport(Protocol):
+    async def send(self, request: Request) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """Sends requests through an ``aiohttp.ClientSession``; closes it only if it made it."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 100
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._max_connections = max_connections
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def send(self, request: Request) -> Response:
+        session = self._get_session()
+        method, where = request.method, redact_url(request.url)
+        timeout = aiohttp.ClientTimeout(total=request.timeout)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body, request.url)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise RequestTimeoutError(
+                "timed out connecting", method=method, url=where, request_sent=False
+            ) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError("timed out waiting for the response", method=method, url=where) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"could not connect: {exc.os_error}", method=method, url=where) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise ResponseLostError("response body truncated", method=method, url=where) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ResponseLostError(
+                f"connection lost ({type(exc).__name__})", method=method, url=where
+            ) from exc
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+class MockTransport:
+    """Answers every request by calling ``handler(request)`` (sync or async).
+
+    The handler may raise a ``TransportError`` to simulate a network failure.
+    ``requests`` keeps every request seen, in order.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[Request] = []
+        self.closed = False
+
+    async def send(self, request: Request) -> Response:
+        self.requests.append(request)
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Response):  # pragma: no cover - misuse
+            raise TransportError("MockTransport handler returned no Response", method=request.method)
+        return result
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await asyncio.sleep(0)

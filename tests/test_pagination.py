@@ -1,0 +1,166 @@
+"""Paginator behaviour over a scripted real server: links followed as given, loops, origins."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from evenergy_async import EvEnergyClient, PaginationError, ResponseDecodeError, RetryPolicy
+
+from .scripted import ScriptedServer
+
+VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
+LOGS = f"/v2/vehicles/{VID}/command_logs"
+
+
+def log(i: int) -> dict[str, Any]:
+    return {
+        "url": f"https://api.ev.energy/v2/vehicles/{VID}/command_logs/2026-11-01T00:00:{i:02d}.000000Z",
+        "logged_at": f"2026-11-01T00:00:{i:02d}.000000Z",
+        "command": "START_CHARGE",
+    }
+
+
+def page(items: list[dict[str, Any]], next_url: str | None, **extra: str) -> Any:
+    def act(_: web.Request) -> web.StreamResponse:
+        headers = {"Link": f'<{next_url or "about:blank"}>; rel="next", <about:blank>; rel="previous"', **extra}
+        return web.json_response(items, headers=headers)
+
+    return act
+
+
+@pytest.fixture
+async def server() -> Any:
+    async with ScriptedServer() as s:
+        yield s
+
+
+async def noop_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+def client_for(server: ScriptedServer, **kw: Any) -> EvEnergyClient:
+    return EvEnergyClient("tok", base_url=server.base_url, sleep=noop_sleep, **kw)
+
+
+async def test_follows_next_links_as_given_until_about_blank(server: ScriptedServer) -> None:
+    opaque = str(server.base_url / "vehicles" / VID / "command_logs") + "?cursor=%2Fopaque%3D&page_size=2"
+    server.script(LOGS, page([log(9), log(8)], opaque), page([log(7)], None))
+    async with client_for(server) as client:
+        paginator = client.command_logs.list(VID, page_size=2)
+        pages = [p async for p in paginator.pages()]
+    assert [len(p.items) for p in pages] == [2, 1]
+    assert pages[0].next_url == opaque and pages[1].next_url is None
+    assert server.seen[1].query == {"cursor": "/opaque=", "page_size": "2"}  # sent unchanged
+    assert server.seen[0].query["page_size"] == "2"
+
+
+async def test_items_iteration_and_missing_link_ends(server: ScriptedServer) -> None:
+    def last(_: web.Request) -> web.StreamResponse:
+        return web.json_response([log(1)])  # no Link header at all
+
+    nxt = str(server.base_url / "vehicles" / VID / "command_logs") + "?page_after=x"
+    server.script(LOGS, page([log(3), log(2)], nxt), last)
+    async with client_for(server) as client:
+        items = [i async for i in client.command_logs.list(VID)]
+    assert [i.logged_at.second for i in items if i.logged_at] == [3, 2, 1]
+
+
+async def test_default_page_size_is_the_maximum(server: ScriptedServer) -> None:
+    server.script(LOGS, page([], None))
+    async with client_for(server) as client:
+        assert [i async for i in client.command_logs.list(VID)] == []
+    assert server.seen[0].query["page_size"] == "100"
+
+
+async def test_resume_from_saved_next_url(server: ScriptedServer) -> None:
+    second = str(server.base_url / "vehicles" / VID / "command_logs") + "?page_after=2026-11-01T00%3A00%3A08.000000Z"
+    server.script(LOGS, page([log(9), log(8)], second))
+    async with client_for(server) as client:
+        paginator = client.command_logs.list(VID)
+        async for _ in paginator.pages():
+            break
+        saved = paginator.next_url
+        assert saved == second
+    server.script(LOGS, page([log(7)], None))
+    async with client_for(server) as client:
+        resumed = client.command_logs.list(VID).resume(saved)
+        items = [i async for i in resumed]
+    assert len(items) == 1
+    assert server.seen[-1].query == {"page_after": "2026-11-01T00:00:08.000000Z"}
+
+
+async def test_loop_is_detected(server: ScriptedServer) -> None:
+    again = str(server.base_url / "vehicles" / VID / "command_logs") + "?page_after=same"
+    server.always(LOGS, page([log(1)], again))
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="loop"):
+            async for _ in client.command_logs.list(VID):
+                pass
+    assert server.count(LOGS) == 2
+
+
+async def test_foreign_origin_is_refused_and_never_requested(server: ScriptedServer) -> None:
+    server.script(LOGS, page([log(1)], "https://evil.example/v2/steal?x=1"))
+    async with client_for(server) as client:
+        got: list[Any] = []
+        with pytest.raises(PaginationError, match="another origin"):
+            async for item in client.command_logs.list(VID):
+                got.append(item)
+    assert len(got) == 0  # the page is refused whole before its items are handed out
+    assert server.count(LOGS) == 1
+
+
+async def test_resume_refuses_foreign_origin(server: ScriptedServer) -> None:
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError):
+            client.command_logs.list(VID).resume("https://evil.example/v2/x")
+
+
+async def test_malformed_link_is_an_error_not_the_end(server: ScriptedServer) -> None:
+    def broken(_: web.Request) -> web.StreamResponse:
+        return web.json_response([log(1)], headers={"Link": "https://x/next; rel=next"})
+
+    server.always(LOGS, broken)
+    async with client_for(server, retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(ResponseDecodeError) as info:
+            async for _ in client.command_logs.list(VID):
+                pass
+    assert info.value.path == "headers.Link"
+    assert server.count(LOGS) == 2  # retried once as a transient fault
+
+
+async def test_page_carries_rate_limit(server: ScriptedServer) -> None:
+    server.script(LOGS, page([log(1)], None, **{"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "10"}))
+    async with client_for(server) as client:
+        pages = [p async for p in client.command_logs.list(VID).pages()]
+    assert pages[0].rate_limit is not None and pages[0].rate_limit.remaining == 10
+
+
+async def test_page_number_fallback_without_link(server: ScriptedServer) -> None:
+    path = "/v2/vehicle_models/vmod01HSBR8Z36GD7A46K7M4R12VG0/connectors"
+    conn = {
+        "url": "u", "vehicle_model": "m", "region": "EUROPE", "connector_type": "CCS",
+        "source": None, "confidence": None, "verified_at": None, "updated_at": "2026-11-01T00:00:00Z",
+    }
+
+    def numbered(request: web.Request) -> web.StreamResponse:
+        n = int(request.query.get("page", "1"))
+        return web.json_response([conn, conn] if n < 3 else [conn])
+
+    server.always(path, numbered)
+    async with client_for(server) as client:
+        items = [c async for c in client.vehicle_models.list_connectors("vmod01HSBR8Z36GD7A46K7M4R12VG0", page_size=2)]
+    assert len(items) == 5
+    assert [s.query.get("page") for s in server.seen] == [None, "2", "3"]
+
+
+async def test_bad_page_size_sends_nothing(server: ScriptedServer) -> None:
+    async with client_for(server) as client:
+        for bad in (0, 101, True):
+            with pytest.raises(ValueError):
+                client.command_logs.list(VID, page_size=bad)
+    assert server.seen == []
