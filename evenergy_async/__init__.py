@@ -15,7 +15,9 @@ from ._models import *  # noqa: F403
 from ._models import __all__ as _models_all
 from ._pagination import *  # noqa: F403
 from ._pagination import __all__ as _pagination_all
-from ._sansio import DEFAULT_BASE_URL, RateLimitState, RetryPolicy
+from ._sansio import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from ._sansio import RateLimitState as RateLimitState
+from ._sansio import RetryPolicy as RetryPolicy
 from ._services import *  # noqa: F403
 from ._services import __all__ as _services_all
 from ._transport import *  # noqa: F403

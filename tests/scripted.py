@@ -99,6 +99,10 @@ class ScriptedServer:
         assert self._runner is not None
         await self._runner.cleanup()
 
+    def open_connections(self) -> int:
+        assert self._runner is not None and self._runner.server is not None
+        return len(self._runner.server.connections)
+
     @property
     def base_url(self) -> URL:
         return self.url / "v2"

@@ -254,7 +254,7 @@ async def test_log_list_get_and_filters(
     with pytest.raises(NotFoundError):
         [r async for r in service.list(MISSING_VEHICLE)]
     with pytest.raises(ValueError):
-        service.list(vid, since=datetime(2026, 1, 1))  # noqa: DTZ001 - naive is refused
+        service.list(vid, since=datetime(2026, 1, 1))
 
 
 async def test_log_expand_vehicle(sim: Simulator, client: EvEnergyClient) -> None:
