@@ -1,0 +1,77 @@
+"""``python -m evenergy_async.simulator``: serve the simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._app import Simulator
+from ._config import SimulatorConfig
+from ._faults import FaultConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m evenergy_async.simulator",
+        description="Serve the ev.energy v2 (vehicles) simulator on HTTP until interrupted.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    p.add_argument("--seed", type=int, default=0, help="data seed")
+    p.add_argument("--users", type=int, default=3, help="end users")
+    p.add_argument("--vehicles", type=int, default=30, help="vehicles (round-robin over users)")
+    p.add_argument("--logs", type=int, default=50, help="logs per vehicle and kind")
+    p.add_argument("--rate-limit", type=int, default=1000, help="requests per window per bucket")
+    p.add_argument("--rate-window", type=float, default=3600.0, help="rate-limit window (s)")
+    p.add_argument("--latency", type=float, default=0.0, help="added latency per request (s)")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="probability of a fault on log-list requests (default 0)")
+    p.add_argument("--fault-seed", type=int, default=0, help="fault seed")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    faults = FaultConfig(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
+    config = SimulatorConfig(
+        seed=args.seed, users=args.users, vehicles=args.vehicles, logs_per_kind=args.logs,
+        rate_limit=args.rate_limit, rate_window=args.rate_window, latency=args.latency,
+        faults=faults,
+    )
+    sim = Simulator(config)
+    base = await sim.start(args.host, args.port)
+    try:
+        print(f"ev.energy simulator serving {base}", flush=True)
+        print(f"  token endpoint:  {sim.token_url}")
+        print(f"  client_id:       {sim.client_id}")
+        print(f"  client_secret:   {sim.client_secret}")
+        for i in range(config.users):
+            print(f"  user {i} token:    {sim.user_token(i)}  ({sim.user_id(i)})")
+        first = next(iter(sim.data.vehicles_by_id), None)
+        if first is not None:
+            print(f"  try: curl -H 'Authorization: Bearer {sim.user_token(0)}' "
+                  f"{base}/vehicles")
+        print("Press Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await sim.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    print("simulator stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

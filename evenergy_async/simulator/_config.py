@@ -1,0 +1,103 @@
+"""Simulator configuration and run statistics."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from ._faults import FaultConfig
+
+__all__ = ["SimulatorConfig", "SimulatorStats"]
+
+LOG_KIND_NAMES = ("status", "location", "command", "error")
+
+
+def _check_logs(_inst: Any, _attr: Any, value: int | Mapping[str, int]) -> None:
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(LOG_KIND_NAMES)
+        if unknown:
+            raise ValueError(f"unknown log kinds {sorted(unknown)}; known: {LOG_KIND_NAMES}")
+        values = list(value.values())
+    else:
+        values = [value]
+    if any(not isinstance(v, int) or v < 0 for v in values):
+        raise ValueError("logs_per_kind must be >= 0")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _positive(_inst: Any, attr: Any, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attr.name} must be > 0")
+
+
+def _non_negative(_inst: Any, attr: Any, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attr.name} must be >= 0")
+
+
+@attrs.define
+class SimulatorConfig:
+    """Everything that shapes a simulator run. All data derives from ``seed``."""
+
+    seed: int = 0
+    users: int = attrs.field(default=3, validator=_positive)  # end users owning vehicles
+    vehicles: int = attrs.field(default=30, validator=_non_negative)  # round-robin over users
+    #: per vehicle, for each kind; or a dict kind -> n (missing kinds: 0)
+    logs_per_kind: int | Mapping[str, int] = attrs.field(default=50, validator=_check_logs)
+    start: datetime = attrs.field(default=datetime(2026, 11, 1, tzinfo=UTC), converter=_aware)
+    end: datetime = attrs.field(default=datetime(2026, 11, 20, tzinfo=UTC), converter=_aware)
+    rate_limit: int = attrs.field(default=1000, validator=_positive)  # per (app, user) bucket
+    rate_window: float = attrs.field(default=3600.0, validator=_positive)  # rolling, seconds
+    token_ttl: int = attrs.field(default=36000, validator=_positive)  # issued access tokens
+    latency: float = attrs.field(default=0.0, validator=_non_negative)  # added per request
+    precompute_pages: bool = False  # serialize log pages (page_size=100) up front
+    faults: FaultConfig | None = None
+    clock: Callable[[], float] = time.monotonic  # rate-limit window, token and code expiry
+    # --- extensions beyond the contract ---
+    anonymous_rate_limit: int = attrs.field(default=50, validator=_positive)  # per IP, public ops
+    delete_status: int = 204  # DELETE /vehicles/{id}: 204 (no body) or 200 (with a body)
+    auth_code_ttl: float = 60.0  # seconds an authorization code lives
+    max_cached_series: int = 0  # keep at most N generated (vehicle, kind) log series; 0 = all
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.delete_status not in (200, 204):
+            raise ValueError("delete_status must be 200 or 204")
+
+    def logs_for(self, kind: str) -> int:
+        if isinstance(self.logs_per_kind, Mapping):
+            return int(self.logs_per_kind.get(kind, 0))
+        return int(self.logs_per_kind)
+
+
+@attrs.define
+class SimulatorStats:
+    """Counters of one simulator run (``Simulator.stats``)."""
+
+    requests: int = 0  # every HTTP request, including the OAuth endpoints
+    token_requests: int = 0  # POST /o/token/
+    by_status: Counter[int] = attrs.field(factory=Counter)
+    by_operation: Counter[str] = attrs.field(factory=Counter)  # operationId -> requests
+    by_kind: Counter[str] = attrs.field(factory=Counter)  # path kind (status_logs, vehicles...)
+    faults_injected: Counter[str] = attrs.field(factory=Counter)
+    rate_limited: int = 0  # genuine 429s (budget spent), not injected ones
+    dropped: int = 0  # connections dropped on purpose (faults)
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.token_requests = 0
+        self.by_status.clear()
+        self.by_operation.clear()
+        self.by_kind.clear()
+        self.faults_injected.clear()
+        self.rate_limited = 0
+        self.dropped = 0
