@@ -105,6 +105,8 @@ class _Core:
         self.clock = clock
         self.state = _State.UNOPENED
         self.stats = ClientStats()
+        #: last rate-limit headers per acting user (None: the token's own user or the app)
+        self.rate_limits: dict[str | None, RateLimitState] = {}
         self.oauth = OAuth(
             self.send_token_request,
             token_url=token_url,
@@ -190,7 +192,6 @@ class EvEnergyClient:
         self._user = normalize_user(user) if user is not None else None
         self._accept_language = accept_language
         self._owner = True
-        self._rate_limit: RateLimitState | None = None
         self._bind_services()
 
     # -- views -------------------------------------------------------------------
@@ -230,7 +231,6 @@ class EvEnergyClient:
             self._accept_language if accept_language is self._UNCHANGED else accept_language
         )
         view._owner = False
-        view._rate_limit = self._rate_limit if view._user == self._user else None
         view._bind_services()
         return view
 
@@ -272,8 +272,8 @@ class EvEnergyClient:
 
     @property
     def rate_limit(self) -> RateLimitState | None:
-        """The rate-limit headers of the last response this client (view) saw."""
-        return self._rate_limit
+        """The rate-limit headers of the last response seen for this client's acting user."""
+        return self._core.rate_limits.get(self._user)
 
     @property
     def stats(self) -> ClientStats:
@@ -356,7 +356,7 @@ class EvEnergyClient:
                 raise
             state = parse_rate_limit(response.headers, core.clock())
             if state is not None:
-                self._rate_limit = state
+                core.rate_limits[self._user] = state
             status = response.status
             log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
             if 200 <= status < 300:
