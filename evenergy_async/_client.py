@@ -117,6 +117,10 @@ class _Core:
         )
         self.tokens = TokenSource(credential, self.oauth, clock=clock) if credential else None
 
+    def same_origin(self, url: URL) -> bool:
+        base = self.base_url
+        return url.scheme == base.scheme and url.host == base.host and url.port == base.port
+
     def check_open(self) -> None:
         if self.state is _State.CLOSED:
             raise ClientStateError("the client is closed; create a new one")
@@ -270,6 +274,10 @@ class EvEnergyClient:
     def base_url(self) -> URL:
         return self._core.base_url
 
+    def same_origin(self, url: URL) -> bool:
+        """Whether ``url`` is on the API's origin (the only place credentials go)."""
+        return self._core.same_origin(url)
+
     @property
     def rate_limit(self) -> RateLimitState | None:
         """The rate-limit headers of the last response seen for this client's acting user."""
@@ -305,7 +313,7 @@ class EvEnergyClient:
 
     async def _token_for(self, url: URL, auth: AuthMode) -> str | None:
         tokens = self._core.tokens
-        if tokens is None or url.origin() != self._core.origin:
+        if tokens is None or not self._core.same_origin(url):
             return None  # credentials only ever go to the configured API origin
         if auth == "optional":
             return tokens.cached()
@@ -358,7 +366,8 @@ class EvEnergyClient:
             if state is not None:
                 core.rate_limits[self._user] = state
             status = response.status
-            log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
             if 200 <= status < 300:
                 try:
                     return decode(response)

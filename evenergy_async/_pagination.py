@@ -9,7 +9,7 @@ import attrs
 from yarl import URL
 
 from ._errors import PaginationError, ResponseDecodeError
-from ._sansio import RateLimitState, decode_error, next_link, parse_link_header, parse_rate_limit, redact_url
+from ._sansio import RateLimitState, decode_error, next_link, parse_link_header, redact_url
 from ._transport import Response
 
 if TYPE_CHECKING:
@@ -85,12 +85,11 @@ class Paginator(Generic[T]):
                     url=redact_url(url),
                 )
             seen.add(key)
-            page = await self._client.call("GET", url, self._decode, auth=self._auth)
+            page, url = await self._client.call("GET", url, self._decode, auth=self._auth)
             self.next_url = page.next_url
             yield page
-            url = URL(page.next_url, encoded=True) if page.next_url is not None else None
 
-    def _decode(self, response: Response) -> Page[T]:
+    def _decode(self, response: Response) -> tuple[Page[T], URL | None]:
         url = response.url
         try:
             links = parse_link_header(response.headers.get("Link"))
@@ -106,15 +105,17 @@ class Paginator(Generic[T]):
         target = next_link(links)
         if target is None and self._page_numbers and "Link" not in response.headers:
             target = self._next_page_number(url, len(items))
-        nxt = str(self._check_origin(target, url)) if target is not None else None
+        nxt = self._check_origin(target, url) if target is not None else None
         previous = links.get("previous")
-        return Page(
+        page = Page(
             items=items,
             url=str(url),
-            next_url=nxt,
+            next_url=None if nxt is None else str(nxt),
             previous_url=None if previous in (None, "about:blank") else previous,
-            rate_limit=parse_rate_limit(response.headers),
+            # call() has just stored this response's headers (no await in between)
+            rate_limit=self._client.rate_limit,
         )
+        return page, nxt
 
     @staticmethod
     def _next_page_number(url: URL, count: int) -> str | None:
@@ -128,8 +129,7 @@ class Paginator(Generic[T]):
         url = URL(target, encoded=True)
         if not url.is_absolute():
             url = current.join(url)
-        base = self._client.base_url
-        if url.origin() != base.origin():
+        if not self._client.same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",
                 method="GET",

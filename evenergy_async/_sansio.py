@@ -226,6 +226,9 @@ def parse_link_header(value: str | None) -> dict[str, str]:
     """
     if value is None or not value.strip():
         return {}
+    fast = _parse_simple_links(value)
+    if fast is not None:
+        return fast
     links: dict[str, str] = {}
     pos = 0
     text = value.strip()
@@ -238,6 +241,23 @@ def parse_link_header(value: str | None) -> dict[str, str]:
             if pm.group(1).lower() == "rel":
                 for rel in (pm.group(2) if pm.group(2) is not None else pm.group(3) or "").split():
                     links.setdefault(rel.lower(), target)
+        pos = m.end()
+    return links
+
+
+_SIMPLE_LINK: Final = re.compile(r'\s*<([^<>"\s]*)>;\s*rel="([a-z]+)"\s*(?:,|$)')
+
+
+def _parse_simple_links(value: str) -> dict[str, str] | None:
+    """The common shape (``<url>; rel="x"`` joined by commas) quickly; None for anything else."""
+    links: dict[str, str] = {}
+    pos, end = 0, len(value)
+    match = _SIMPLE_LINK.match
+    while pos < end:
+        m = match(value, pos)
+        if m is None:
+            return None
+        links.setdefault(m.group(2), m.group(1))
         pos = m.end()
     return links
 

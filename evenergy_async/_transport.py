@@ -62,6 +62,7 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -73,37 +74,40 @@ class AiohttpTransport:
 
     async def send(self, request: Request) -> Response:
         session = self._get_session()
-        method, where = request.method, redact_url(request.url)
-        timeout = aiohttp.ClientTimeout(total=request.timeout)
+        timeout = self._timeouts.get(request.timeout)
+        if timeout is None:
+            timeout = self._timeouts[request.timeout] = aiohttp.ClientTimeout(total=request.timeout)
         try:
             async with session.request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers=request.headers,
                 data=request.body,
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
                 body = await resp.read()
                 return Response(resp.status, resp.headers, body, request.url)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise RequestTimeoutError(
-                "timed out connecting", method=method, url=where, request_sent=False
-            ) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeoutError("timed out waiting for the response", method=method, url=where) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"could not connect: {exc.os_error}", method=method, url=where) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise ResponseLostError("response body truncated", method=method, url=where) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ResponseLostError(
-                f"connection lost ({type(exc).__name__})", method=method, url=where
-            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise _transport_error(exc, request) from exc
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+def _transport_error(exc: Exception, request: Request) -> TransportError:
+    """Map an aiohttp failure onto the library's transport errors."""
+    method, where = request.method, redact_url(request.url)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return RequestTimeoutError("timed out connecting", method=method, url=where, request_sent=False)
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return RequestTimeoutError("timed out waiting for the response", method=method, url=where)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(f"could not connect: {exc.os_error}", method=method, url=where)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ResponseLostError("response body truncated", method=method, url=where)
+    return ResponseLostError(f"connection lost ({type(exc).__name__})", method=method, url=where)
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]

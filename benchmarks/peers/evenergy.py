@@ -1,0 +1,113 @@
+"""Peer 5: evenergy_async, through its public API only.
+
+``extra.mode``:
+* ``harvester`` (default): the ``Harvester`` streaming ``HarvestBatch``es of typed records;
+* ``paginators``: the plain client, ``client.status_logs.list(vid).pages()`` per partition
+  in the same worker pool as peers 1-4;
+* ``jsonl``: the harvester's ``run()`` into a ``JsonlSink`` (``extra.out_dir``), for memory.py.
+
+The harvester gets the vehicle IDs (no listing), the three kinds, ``concurrency`` and
+``per_token_concurrency`` both C (one token), and a fixed ``until`` (the simulator's end):
+by default it would use the run's start time, which makes every run's URLs new to the
+server's page cache.
+``extra.no_orjson``: hide orjson before importing the library (as if the ``fast`` extra were
+not installed), to show what the stdlib fallback costs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from datetime import datetime
+from typing import Any
+
+from _common import Job, Tally, main, run_pool
+
+ev: Any = None
+Harvester: Any = None
+JsonlSink: Any = None
+
+
+def setup(job: Job) -> None:
+    global ev, Harvester, JsonlSink
+    if job.extra.get("no_orjson"):
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
+    ev = importlib.import_module("evenergy_async")
+    if job.extra.get("mode", "harvester") != "paginators":
+        Harvester = getattr(ev, "Harvester", None)
+        JsonlSink = getattr(ev, "JsonlSink", None)
+        if Harvester is None:  # not re-exported at the top level yet: the package's own public names
+            harvest_pkg = importlib.import_module("evenergy_async._harvest")
+            Harvester, JsonlSink = harvest_pkg.Harvester, harvest_pkg.JsonlSink
+            print("note: Harvester imported from evenergy_async._harvest", file=sys.stderr)
+
+
+def client_for(job: Job) -> Any:
+    return ev.EvEnergyClient(auth=ev.BearerToken(job.token), base_url=job.base_url, max_connections=job.concurrency)
+
+
+async def paginators(job: Job) -> Tally:
+    async with client_for(job) as client:
+        services = {"status": client.status_logs, "location": client.location_logs, "command": client.command_logs}
+
+        async def one(vid: str, kind: str, tally: Tally) -> None:
+            async for page in services[kind].list(vid, page_size=job.page_size).pages():
+                tally.requests += 1
+                tally.records += len(page.items)
+
+        return await run_pool(job.partitions(), job.concurrency, one)
+
+
+def harvester_for(job: Job, client: Any) -> Any:
+    return Harvester(
+        client,
+        vehicles=job.vehicle_ids,
+        kinds=job.kinds,
+        until=datetime.fromisoformat(job.extra["until"]),  # fixed, so every run asks the same pages
+        page_size=job.page_size,
+        concurrency=job.concurrency,
+        per_token_concurrency=job.concurrency,  # one token here: the same limit C as the other peers
+    )
+
+
+def report_extra(report: Any) -> dict[str, Any]:
+    return {
+        "harvest_requests": report.requests,
+        "http_requests": report.http_requests,
+        "retries": report.retries,
+        "max_buffered_records": report.max_buffered_records,
+    }
+
+
+async def harvester(job: Job) -> Tally:
+    tally = Tally()
+    async with client_for(job) as client, harvester_for(job, client) as h:
+        async for batch in h:
+            tally.records += len(batch.records)
+        tally.requests = h.report.requests
+        tally.extra = report_extra(h.report)
+    return tally
+
+
+async def jsonl(job: Job) -> Tally:
+    """The harvester streaming into a JsonlSink (the memory benchmark)."""
+    tally = Tally()
+    async with client_for(job) as client, harvester_for(job, client) as h:
+        report = await h.run(JsonlSink(job.extra["out_dir"]))
+        tally.records = report.records_total
+        tally.requests = report.requests
+        tally.extra = report_extra(report)
+    return tally
+
+
+async def harvest(job: Job) -> Tally:
+    mode = job.extra.get("mode", "harvester")
+    if mode == "paginators":
+        return await paginators(job)
+    if mode == "jsonl":
+        return await jsonl(job)
+    return await harvester(job)
+
+
+if __name__ == "__main__":
+    main(harvest, setup=setup)
