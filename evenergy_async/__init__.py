@@ -11,6 +11,8 @@ from ._converter import *  # noqa: F403
 from ._converter import __all__ as _converter_all
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
+from ._harvest import *  # noqa: F403
+from ._harvest import __all__ as _harvest_all
 from ._models import *  # noqa: F403
 from ._models import __all__ as _models_all
 from ._pagination import *  # noqa: F403
@@ -31,6 +33,7 @@ __all__ = sorted(
         *_client_all,
         *_converter_all,
         *_errors_all,
+        *_harvest_all,
         *_models_all,
         *_pagination_all,
         *_services_all,

@@ -164,6 +164,7 @@ class Simulator:
         self._closing: asyncio.Event | None = None
         self._page_cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[bytes, str]] = {}
         self._page_cache_version = -1
+        self._runtime_cache_bytes = 0
         self._closed = False
 
     # ------------------------------------------------------------------ public API
@@ -843,11 +844,20 @@ class Simulator:
     ) -> tuple[str, tuple[tuple[str, str], ...]]:
         return path, tuple(sorted((k, v.replace(" ", "+")) for k, v in query))
 
+    #: bytes of pages cached on demand (beyond the precomputed chains); past it, misses are
+    #: served without being stored, so harvests with ever-new filters cannot grow memory
+    RUNTIME_CACHE_BYTES = 64 * 1024 * 1024
+
     def _cache_put(self, path: str, query: Sequence[tuple[str, str]], body: bytes,
-                   link: str) -> None:
+                   link: str, *, runtime: bool = False) -> None:
         if self._page_cache_version != self.data.version:
             self._page_cache.clear()
             self._page_cache_version = self.data.version
+            self._runtime_cache_bytes = 0
+        if runtime:
+            if self._runtime_cache_bytes + len(body) > self.RUNTIME_CACHE_BYTES:
+                return
+            self._runtime_cache_bytes += len(body)
         self._page_cache[self._cache_key(path, query)] = (body, link)
 
     def _log_page(
@@ -920,7 +930,7 @@ class Simulator:
                     item["vehicle"] = vobj
             body = dumps(items)
         elif use_cache:
-            self._cache_put(path, list(q.items()), body, link)
+            self._cache_put(path, list(q.items()), body, link, runtime=True)
         return _bytes(body, headers={"Link": link})
 
     async def _log_get(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
