@@ -70,6 +70,11 @@ class AiohttpTransport:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 auto_decompress=True,
             )
+            # aiohttp silently resends an idempotent request once when a kept-alive connection
+            # drops; the client's own RetryPolicy decides (and counts) every retry instead.
+            # There is no public switch (aiohttp's own test_utils sets the same attribute).
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def send(self, request: Request) -> Response:

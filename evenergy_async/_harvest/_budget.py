@@ -1,0 +1,150 @@
+"""Per-token request budget: pacing from ``X-RateLimit-*`` headers and parking after a long 429."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from .._sansio import RateLimitState
+
+__all__: list[str] = []  # private
+
+
+class Parked(Exception):
+    """The token's budget is spent until a deadline beyond the run's ``max_park``."""
+
+
+class TokenBudget:
+    """Decides when a token may send its next request.
+
+    * Budget unknown (no response seen yet, or after a park): one request at a time, to learn it.
+    * Budget known: at most ``remaining - reserve`` requests are in flight, so a known budget
+      never earns a 429. When it reaches the reserve with nothing in flight, the token is parked
+      until its oldest own request of the rolling window leaves the window (counted from when
+      its response arrived, the latest the server can have counted it; then one probe request
+      learns the new budget); if no own request explains the exhaustion, one probe
+      is sent and its 429 ``Retry-After`` says how long to park.
+    * ``park(seconds)`` (a 429 whose ``Retry-After`` exceeded the client's cap): requests wait
+      for the deadline if it is at most ``max_park`` seconds away, else the token is abandoned
+      for this run and every ``acquire`` raises :class:`Parked`.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: float,
+        reserve: int,
+        max_park: float,
+        clock: Callable[[], float],
+        wall: Callable[[], datetime],
+    ) -> None:
+        self.window = window
+        self.reserve = reserve
+        self.max_park = max_park
+        self.clock = clock
+        self.wall = wall
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.in_flight = 0
+        self.parked_until = 0.0  # on ``clock``
+        self.parks = 0
+        self.abandoned = False
+        self._after_park = False
+        self._sent: deque[float] = deque(maxlen=100_000)
+        self._event = asyncio.Event()
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def parked(self) -> bool:
+        return self.abandoned or self.parked_until > self.clock()
+
+    @property
+    def parked_until_wall(self) -> datetime | None:
+        if self.parked_until <= 0:
+            return None
+        return self.wall() + timedelta(seconds=max(0.0, self.parked_until - self.clock()))
+
+    def _notify(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def _wait(self, seconds: float | None = None) -> None:
+        event = self._event
+        if seconds is None:
+            await event.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    def _refill_at(self, now: float) -> float | None:
+        edge = now - self.window
+        while self._sent and self._sent[0] <= edge:
+            self._sent.popleft()
+        if not self._sent:
+            return None
+        return self._sent[0] + self.window + min(1.0, self.window * 0.01)
+
+    # -- protocol ----------------------------------------------------------------------
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent and reserve it (pair with :meth:`release`)."""
+        while True:
+            if self.abandoned:
+                raise Parked
+            now = self.clock()
+            if self.parked_until > now:
+                wait = self.parked_until - now
+                if wait > self.max_park:
+                    self.abandoned = True
+                    self._notify()
+                    raise Parked
+                await self._wait(wait)
+                continue
+            if self._after_park:
+                self._after_park = False
+                self.remaining = None  # the budget after a park is unknown: probe it
+            if self.remaining is None:
+                if self.in_flight == 0:
+                    break
+                await self._wait()
+                continue
+            if self.remaining - self.in_flight > self.reserve:
+                break
+            if self.in_flight > 0:
+                await self._wait()
+                continue
+            refill = self._refill_at(now)
+            if refill is None:
+                # spent by requests we did not send: one probe, whose 429 tells how long to wait
+                self.remaining = None
+                break
+            self.park(refill - now)
+        self.in_flight += 1
+
+    def release(self, state: RateLimitState | None) -> None:
+        """The reserved request finished; ``state`` is the latest rate-limit headers seen."""
+        self.in_flight -= 1
+        # the server counted the request at the latest now: its slot frees a window later
+        self._sent.append(self.clock())
+        if state is not None:
+            if state.limit is not None:
+                self.limit = state.limit
+            if state.remaining is not None and not self._after_park:
+                self.remaining = state.remaining
+        self._notify()
+
+    def park(self, seconds: float) -> None:
+        """Hold every request of this token for ``seconds`` (a long ``Retry-After``)."""
+        until = self.clock() + max(0.0, seconds)
+        if until > self.parked_until:
+            self.parked_until = until
+            self.parks += 1
+        self._after_park = True
+        self._notify()
+
+    def snapshot_wall_until(self) -> datetime:
+        return self.parked_until_wall or datetime.now(UTC)

@@ -1,0 +1,316 @@
+"""Where harvested records go: the ``Sink`` protocol, a JSONL-files sink and an in-memory sink.
+
+Exactly once with a sink works like this: the harvester ``write``s batches, then calls
+``commit``, which makes them durable and returns a *checkpoint* (for :class:`JsonlSink`, the
+byte length of every file). The checkpoint is stored in the same state-store transaction as
+the partition states the batches cover. Before the first write of a run the harvester calls
+``recover`` with the last committed checkpoint, and the sink rolls back everything written
+after it (records whose state commit never happened: they will be fetched again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .._converter import unstructure
+from ._types import HarvestBatch, LogKind
+
+try:  # optional speed-up
+    import orjson
+
+    def _dumps(row: dict[str, Any]) -> bytes:
+        return orjson.dumps(row)
+
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def _dumps(row: dict[str, Any]) -> bytes:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+__all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError"]
+
+T = TypeVar("T")
+
+
+class SinkError(Exception):
+    """The sink's files do not match the state (e.g. shorter than the committed checkpoint)."""
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """The destination of a harvest run (``await harvester.run(sink)``).
+
+    ``sink_id`` is a stable name under which the state store keeps the sink's checkpoint.
+    ``recover`` is called once before the first ``write`` of a run; ``commit`` makes every
+    batch written so far durable and returns the checkpoint to store with the state (or
+    None when the sink keeps no position). ``close`` is the owner's business: the harvester
+    closes only sinks it created itself.
+    """
+
+    @property
+    def sink_id(self) -> str: ...
+
+    async def recover(self, checkpoint: str | None) -> None: ...
+
+    async def write(self, batch: HarvestBatch) -> None: ...
+
+    async def commit(self) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps every delivered record in a list of ``(vehicle_id, kind, record)`` (tests, small jobs).
+
+    Uncommitted records are rolled back by ``recover`` like the JSONL sink does.
+    """
+
+    def __init__(self, sink_id: str = "memory") -> None:
+        self._id = sink_id
+        self.records: list[tuple[str, LogKind, Any]] = []
+        self.batches = 0
+        self.commits = 0
+
+    @property
+    def sink_id(self) -> str:
+        return self._id
+
+    async def recover(self, checkpoint: str | None) -> None:
+        keep = int(checkpoint) if checkpoint is not None else 0
+        del self.records[keep:]
+
+    async def write(self, batch: HarvestBatch) -> None:
+        self.batches += 1
+        self.records.extend((batch.vehicle_id, batch.kind, r) for r in batch.records)
+
+    async def commit(self) -> str | None:
+        self.commits += 1
+        return str(len(self.records))
+
+    async def close(self) -> None:
+        return None
+
+
+class JsonlSink:
+    """One JSON-lines file per kind in ``directory`` (``status_logs.jsonl``...), appended to.
+
+    Each line is one record in wire form with ``vehicle_id`` added. ``commit`` flushes and
+    fsyncs the files and returns their lengths; ``recover`` truncates every file back to the
+    committed length (which also drops a partial last line left by a crash). Without any
+    checkpoint (a new state), existing files are kept and only a partial last line is cut.
+    ``write`` serializes on the loop and buffers; file work (append, fsync) runs on one
+    dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, fsync: bool = True, buffer_bytes: int = 4 * 1024 * 1024
+    ) -> None:
+        self.directory = os.path.abspath(os.fspath(directory))
+        self._fsync = fsync
+        self._buffer_bytes = buffer_bytes
+        self._pending: dict[str, list[bytes]] = {}
+        self._pending_bytes = 0
+        self._files: dict[str, Any] = {}  # file name -> binary append handle
+        self._sizes: dict[str, int] = {}  # file name -> length after the last write
+        self._dirty: set[str] = set()
+        self._new_files = False
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.bytes_written = 0
+        self.lines_written = 0
+
+    def __repr__(self) -> str:
+        return f"<JsonlSink {self.directory!r}>"
+
+    @property
+    def sink_id(self) -> str:
+        return f"jsonl:{self.directory}"
+
+    def path(self, kind: LogKind | str) -> str:
+        return os.path.join(self.directory, LogKind(kind).filename)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evenergy-sink")
+            await self._run(os.makedirs, self.directory, 0o777, True)
+
+    async def close(self) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            await self._run(self._close_sync)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> JsonlSink:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            await self.open()
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _close_sync(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    # -- Sink -------------------------------------------------------------------------
+
+    async def recover(self, checkpoint: str | None) -> None:
+        sizes: dict[str, int] | None = None
+        if checkpoint is not None:
+            try:
+                data = json.loads(checkpoint)
+                sizes = {str(k): int(v) for k, v in data["files"].items()}
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise SinkError(f"unreadable JSONL sink checkpoint: {exc}") from exc
+        await self._run(self._recover_sync, sizes)
+
+    def _recover_sync(self, sizes: dict[str, int] | None) -> None:
+        self._close_sync()
+        self._pending.clear()  # written but never committed: dropped like the file tails
+        self._pending_bytes = 0
+        self._sizes.clear()
+        self._dirty.clear()
+        os.makedirs(self.directory, exist_ok=True)
+        changed = False
+        for kind in LogKind:
+            name = kind.filename
+            path = os.path.join(self.directory, name)
+            try:
+                actual = os.path.getsize(path)
+            except FileNotFoundError:
+                actual = None
+            if sizes is None:
+                # no checkpoint yet: keep what is there, minus a partial last line
+                if actual is None:
+                    continue
+                target = _complete_length(path, actual)
+            else:
+                target = sizes.get(name, 0)
+                if actual is None:
+                    if target:
+                        raise SinkError(f"{path} is missing but the state says {target} bytes were committed")
+                    continue
+                if actual < target:
+                    raise SinkError(
+                        f"{path} has {actual} bytes but the state says {target} were committed: "
+                        "the file was changed outside the harvester"
+                    )
+            if actual != target:
+                with open(path, "r+b") as fh:
+                    fh.truncate(target)
+                    fh.flush()
+                    if self._fsync:
+                        os.fsync(fh.fileno())
+                changed = True
+            self._sizes[name] = target
+        if changed and self._fsync:
+            _fsync_dir(self.directory)
+
+    async def write(self, batch: HarvestBatch) -> None:
+        """Serialize the batch; the bytes reach the file (one thread hop for many batches) at
+        the next ``commit``, or as soon as ``buffer_bytes`` are pending."""
+        if not batch.records:
+            return
+        vid = batch.vehicle_id
+        parts: list[bytes] = []
+        for record in batch.records:
+            row: dict[str, Any] = {"vehicle_id": vid}
+            row.update(unstructure(record))
+            parts.append(_dumps(row))
+        parts.append(b"")
+        data = b"\n".join(parts)
+        name = batch.kind.filename
+        pending = self._pending.get(name)
+        if pending is None:
+            pending = self._pending[name] = []
+        pending.append(data)
+        self._pending_bytes += len(data)
+        self.lines_written += len(batch.records)
+        if self._pending_bytes >= self._buffer_bytes:
+            await self._run(self._write_sync, self._take_pending())
+
+    def _take_pending(self) -> dict[str, list[bytes]]:
+        pending, self._pending = self._pending, {}
+        self._pending_bytes = 0
+        return pending
+
+    def _write_sync(self, pending: dict[str, list[bytes]]) -> None:
+        for name, chunks in pending.items():
+            handle = self._files.get(name)
+            if handle is None:
+                path = os.path.join(self.directory, name)
+                if not os.path.exists(path):
+                    self._new_files = True
+                handle = self._files[name] = open(path, "ab")  # noqa: SIM115 - kept open across writes
+                self._sizes.setdefault(name, handle.tell())
+            data = b"".join(chunks)
+            self._write_bytes(handle, data)
+            self._sizes[name] = self._sizes.get(name, 0) + len(data)
+            self._dirty.add(name)
+            self.bytes_written += len(data)
+
+    def _write_bytes(self, handle: Any, data: bytes) -> None:
+        """Append ``data`` to an open file (a hook for crash tests)."""
+        handle.write(data)
+
+    async def commit(self) -> str | None:
+        return await self._run(self._commit_sync, self._take_pending())
+
+    def _commit_sync(self, pending: dict[str, list[bytes]]) -> str:
+        self._write_sync(pending)
+        for name in sorted(self._dirty):
+            handle = self._files[name]
+            handle.flush()
+            if self._fsync:
+                os.fsync(handle.fileno())
+        self._dirty.clear()
+        if self._new_files and self._fsync:
+            _fsync_dir(self.directory)
+        self._new_files = False
+        return json.dumps({"files": dict(sorted(self._sizes.items()))}, separators=(",", ":"))
+
+
+def _complete_length(path: str, size: int) -> int:
+    """The length of ``path`` up to and including its last newline (0 if it has none)."""
+    chunk = 65536
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start)
+            idx = block.rfind(b"\n")
+            if idx >= 0:
+                return start + idx + 1
+            end = start
+    return 0
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,354 @@
+"""Where the harvester keeps its progress: the ``StateStore`` protocol and two stores.
+
+Schema of :class:`SQLiteStateStore` (version 1)::
+
+    CREATE TABLE partitions (
+        token TEXT NOT NULL, vehicle_id TEXT NOT NULL, kind TEXT NOT NULL,
+        watermark INTEGER,          -- µs since epoch: upper bound of the last completed pass
+        tail_keys TEXT NOT NULL,    -- JSON list: keys delivered in [watermark - overlap, ...]
+        cursor TEXT,                -- next page URL of the running pass (NULL: none running)
+        pass_until INTEGER, pass_since INTEGER,
+        pass_tail_keys TEXT NOT NULL, pass_tail_open INTEGER NOT NULL, boundary_keys TEXT NOT NULL,
+        records INTEGER NOT NULL, passes INTEGER NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (token, vehicle_id, kind))
+    CREATE TABLE sink_checkpoints (sink_id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,
+                                   updated_at TEXT NOT NULL)
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+
+Every :meth:`~StateStore.commit` is one SQLite transaction (WAL journal) that upserts only the
+partitions it is given plus the sink's checkpoint, so a kill at any instant leaves either the
+old or the new state, never a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from ._types import LogKind, PartitionState
+
+__all__ = ["MemoryStateStore", "SQLiteStateStore", "StateStore"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Durable progress of a harvest, keyed by (token, vehicle, kind).
+
+    ``commit`` must be atomic: all the given partition states and the sink checkpoint are
+    stored together or not at all. The harvester calls it only after the sink has confirmed
+    the batches the states cover.
+    """
+
+    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        """The committed state of one partition (None if never committed)."""
+        ...
+
+    async def commit(
+        self,
+        states: Sequence[PartitionState],
+        *,
+        sink_id: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """Store ``states`` (later ones win for the same key) and the sink checkpoint, atomically."""
+        ...
+
+    async def sink_checkpoint(self, sink_id: str) -> str | None:
+        """The checkpoint last committed for the sink ``sink_id`` (None if none)."""
+        ...
+
+    async def partitions(self) -> list[PartitionState]:
+        """Every committed partition state (for reports and tests)."""
+        ...
+
+
+class MemoryStateStore:
+    """A :class:`StateStore` in a dict: for tests, and for one-off harvests without resumption."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], PartitionState] = {}
+        self._checkpoints: dict[str, str] = {}
+        self.commits = 0
+
+    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        return self._rows.get((token, vehicle_id, LogKind(kind).value))
+
+    async def commit(
+        self,
+        states: Sequence[PartitionState],
+        *,
+        sink_id: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        for state in states:
+            self._rows[state.key] = state
+        if sink_id is not None and checkpoint is not None:
+            self._checkpoints[sink_id] = checkpoint
+        self.commits += 1
+
+    async def sink_checkpoint(self, sink_id: str) -> str | None:
+        return self._checkpoints.get(sink_id)
+
+    async def partitions(self) -> list[PartitionState]:
+        return list(self._rows.values())
+
+    async def __aenter__(self) -> MemoryStateStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS partitions (
+        token TEXT NOT NULL,
+        vehicle_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        watermark INTEGER,
+        tail_keys TEXT NOT NULL DEFAULT '[]',
+        cursor TEXT,
+        pass_until INTEGER,
+        pass_since INTEGER,
+        pass_tail_keys TEXT NOT NULL DEFAULT '[]',
+        pass_tail_open INTEGER NOT NULL DEFAULT 1,
+        boundary_keys TEXT NOT NULL DEFAULT '[]',
+        records INTEGER NOT NULL DEFAULT 0,
+        passes INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (token, vehicle_id, kind)
+    )""",
+    """CREATE TABLE IF NOT EXISTS sink_checkpoints (
+        sink_id TEXT PRIMARY KEY,
+        checkpoint TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+_COLUMNS = (
+    "token, vehicle_id, kind, watermark, tail_keys, cursor, pass_until, pass_since, "
+    "pass_tail_keys, pass_tail_open, boundary_keys, records, passes"
+)
+
+_UPSERT = f"""
+INSERT INTO partitions ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (token, vehicle_id, kind) DO UPDATE SET
+    watermark = excluded.watermark, tail_keys = excluded.tail_keys, cursor = excluded.cursor,
+    pass_until = excluded.pass_until, pass_since = excluded.pass_since,
+    pass_tail_keys = excluded.pass_tail_keys, pass_tail_open = excluded.pass_tail_open,
+    boundary_keys = excluded.boundary_keys,
+    records = excluded.records, passes = excluded.passes, updated_at = excluded.updated_at
+"""
+
+_UPSERT_SINK = """
+INSERT INTO sink_checkpoints (sink_id, checkpoint, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (sink_id) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at
+"""
+
+
+def _row_to_state(row: Sequence[Any]) -> PartitionState:
+    return PartitionState(
+        token=row[0],
+        vehicle_id=row[1],
+        kind=LogKind(row[2]),
+        watermark=row[3],
+        tail_keys=tuple(json.loads(row[4])),
+        cursor=row[5],
+        pass_until=row[6],
+        pass_since=row[7],
+        pass_tail_keys=tuple(json.loads(row[8])),
+        pass_tail_open=bool(row[9]),
+        boundary_keys=tuple(json.loads(row[10])),
+        records=row[11],
+        passes=row[12],
+    )
+
+
+def _state_to_row(state: PartitionState, now: str) -> tuple[Any, ...]:
+    return (
+        state.token,
+        state.vehicle_id,
+        state.kind.value,
+        state.watermark,
+        json.dumps(list(state.tail_keys)),
+        state.cursor,
+        state.pass_until,
+        state.pass_since,
+        json.dumps(list(state.pass_tail_keys)),
+        int(state.pass_tail_open),
+        json.dumps(list(state.boundary_keys)),
+        state.records,
+        state.passes,
+        now,
+    )
+
+
+class SQLiteStateStore:
+    """The default durable :class:`StateStore`: one SQLite file (stdlib ``sqlite3``, WAL).
+
+    All database work runs on one dedicated thread, never on the event loop, and in call
+    order; a commit whose awaiting task is cancelled still finishes (or not at all) as one
+    transaction. Use as ``async with SQLiteStateStore(path) as state`` (or ``open``/``close``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        self.path = os.fspath(path)
+        self._synchronous = synchronous.upper()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.commits = 0
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStateStore {self.path!r}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evenergy-state")
+        try:
+            await self._run(self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            await self._run(self._close_sync)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> SQLiteStateStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _open_sync(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is enough for exactly-once: the sink is fsynced before each state commit,
+            # so losing the newest commits (power loss) only means re-fetching, never a gap.
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("BEGIN IMMEDIATE")
+            for ddl in _DDL:
+                conn.execute(ddl)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                raise ValueError(f"{self.path}: state schema version {row[0]}, expected {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise RuntimeError("the state store is not open (use `async with` or `await store.open()`)")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the state store is closed")
+        return self._conn
+
+    # -- StateStore ------------------------------------------------------------------
+
+    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        return await self._run(self._load_sync, token, vehicle_id, LogKind(kind).value)
+
+    def _load_sync(self, token: str, vehicle_id: str, kind: str) -> PartitionState | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_COLUMNS} FROM partitions WHERE token = ? AND vehicle_id = ? AND kind = ?",
+                (token, vehicle_id, kind),
+            )
+            .fetchone()
+        )
+        return _row_to_state(row) if row is not None else None
+
+    async def commit(
+        self,
+        states: Sequence[PartitionState],
+        *,
+        sink_id: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        latest = {state.key: state for state in states}  # later states of a partition win
+        now = datetime.now(UTC).isoformat()
+        rows = [_state_to_row(state, now) for state in latest.values()]
+        sink = (sink_id, checkpoint, now) if sink_id is not None and checkpoint is not None else None
+        await self._run(self._commit_sync, rows, sink)
+        self.commits += 1
+
+    def _commit_sync(self, rows: list[tuple[Any, ...]], sink: tuple[str, str, str] | None) -> None:
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                conn.executemany(_UPSERT, rows)
+            if sink is not None:
+                conn.execute(_UPSERT_SINK, sink)
+            self._before_commit()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _before_commit(self) -> None:
+        """Called inside the transaction just before COMMIT (a hook for crash tests)."""
+
+    async def sink_checkpoint(self, sink_id: str) -> str | None:
+        return await self._run(self._checkpoint_sync, sink_id)
+
+    def _checkpoint_sync(self, sink_id: str) -> str | None:
+        row = self._db().execute("SELECT checkpoint FROM sink_checkpoints WHERE sink_id = ?", (sink_id,)).fetchone()
+        return str(row[0]) if row is not None else None
+
+    async def partitions(self) -> list[PartitionState]:
+        return await self._run(self._partitions_sync)
+
+    def _partitions_sync(self) -> list[PartitionState]:
+        rows = self._db().execute(f"SELECT {_COLUMNS} FROM partitions ORDER BY token, vehicle_id, kind").fetchall()
+        return [_row_to_state(row) for row in rows]
+
+    async def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
+        return await self._run(lambda: str(self._db().execute("PRAGMA integrity_check").fetchone()[0]))

@@ -1,0 +1,214 @@
+"""The ``evenergy-async`` command: run as a real subprocess against the simulator in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from evenergy_async._cli import credentials_from_env, main
+from evenergy_async._harvest import LogKind, shard_of
+from evenergy_async.simulator import Simulator, SimulatorConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def cli_sim() -> AsyncIterator[Simulator]:
+    async with Simulator(SimulatorConfig(seed=4, users=2, vehicles=6, logs_per_kind=15)) as s:
+        yield s
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EVENERGY_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evenergy_async",
+        *args,
+        env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def jsonl_files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.jsonl"))
+
+
+def user_vehicles(sim: Simulator, user: int) -> set[str]:
+    return {v["id"] for v in sim.data.vehicles_of(sim.user_id(user))}
+
+
+async def test_harvest_then_incremental_rerun(cli_sim: Simulator, tmp_path: Path) -> None:
+    token = cli_sim.user_token(0)
+    args = [
+        "harvest",
+        "--kinds",
+        "status,command",
+        "--since",
+        "2026-11-01",
+        "--out",
+        str(tmp_path),
+        "--concurrency",
+        "4",
+        "--base-url",
+        str(cli_sim.base_url),
+        "--progress-interval",
+        "0.01",
+    ]
+    code, out, err = await cli(*args, "--until", "2026-11-21", env={"EVENERGY_TOKEN": token})
+    assert code == 0, err
+    assert "harvest complete" in out and "records/s" in out
+    assert "records status=" in err  # the periodic progress line (stderr is not a TTY here)
+    assert token not in out + err  # credentials are never echoed
+    for kind in (LogKind.STATUS, LogKind.COMMAND):
+        rows = lines(tmp_path / kind.filename)
+        assert {r["vehicle_id"] for r in rows} == user_vehicles(cli_sim, 0)
+        expected = {(vid, r["url"]) for vid in user_vehicles(cli_sim, 0) for r in cli_sim.data.logs(kind.value, vid)}
+        got = [(r["vehicle_id"], r["url"]) for r in rows]
+        assert len(got) == len(set(got)) and set(got) == expected
+    assert not (tmp_path / "location_logs.jsonl").exists()
+    assert (tmp_path / "harvest-state.sqlite").exists()
+    # new logs, second run: only they are appended
+    vid = sorted(user_vehicles(cli_sim, 0))[0]
+    cli_sim.add_logs("status", vid, 2, after=datetime(2026, 11, 21, tzinfo=UTC))
+    code, out, err = await cli(*args, "--json", "--quiet", env={"EVENERGY_TOKEN": token})
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["records"] == {"status": 2, "command": 0}  # from the watermark (2026-11-21) on
+    assert err == ""
+    assert len(lines(tmp_path / "status_logs.jsonl")) == len(user_vehicles(cli_sim, 0)) * 15 + 2
+
+
+async def test_plan_prints_forecast_without_harvesting(cli_sim: Simulator, tmp_path: Path) -> None:
+    code, out, err = await cli(
+        "harvest",
+        "--plan",
+        "--since",
+        "2026-11-01",
+        "--page-size",
+        "10",
+        "--out",
+        str(tmp_path),
+        "--base-url",
+        str(cli_sim.base_url),
+        env={"EVENERGY_TOKEN": cli_sim.user_token(1)},
+    )
+    assert code == 0, err
+    assert out.startswith("plan: ") and "token default: 3 vehicles" in out
+    assert not jsonl_files(tmp_path)
+
+
+async def test_shards_split_the_vehicles(cli_sim: Simulator, tmp_path: Path) -> None:
+    env = {"EVENERGY_TOKEN": cli_sim.user_token(0)}
+    seen: list[set[str]] = []
+    for index in range(2):
+        out_dir = tmp_path / f"shard{index}"
+        code, _, err = await cli(
+            "harvest",
+            "--kinds",
+            "location",
+            "--shard",
+            f"{index}/2",
+            "--out",
+            str(out_dir),
+            "--quiet",
+            "--base-url",
+            str(cli_sim.base_url),
+            env=env,
+        )
+        assert code == 0, err
+        seen.append({str(r["vehicle_id"]) for r in lines(out_dir / "location_logs.jsonl")})
+    assert seen[0] | seen[1] == user_vehicles(cli_sim, 0) and not seen[0] & seen[1]
+    assert all(shard_of(v, 2) == i for i, share in enumerate(seen) for v in share)
+
+
+async def test_failed_vehicle_gives_nonzero_exit(cli_sim: Simulator, tmp_path: Path) -> None:
+    good = sorted(user_vehicles(cli_sim, 0))[0]
+    foreign = sorted(user_vehicles(cli_sim, 1))[0]  # another user's vehicle: 404 for this token
+    code, out, err = await cli(
+        "harvest",
+        "--kinds",
+        "status",
+        "--vehicle",
+        good,
+        "--vehicle",
+        foreign,
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--base-url",
+        str(cli_sim.base_url),
+        env={"EVENERGY_TOKEN": cli_sim.user_token(0)},
+    )
+    assert code == 1, err
+    assert "FAILED: 1 vehicle(s)" in out and foreign in out and "NotFoundError [404]" in out
+    assert {r["vehicle_id"] for r in lines(tmp_path / "status_logs.jsonl")} == {good}
+
+
+async def test_client_credentials_from_env(cli_sim: Simulator, tmp_path: Path) -> None:
+    code, out, err = await cli(
+        "harvest",
+        "--kinds",
+        "error",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--json",
+        "--base-url",
+        str(cli_sim.base_url),
+        env={"EVENERGY_CLIENT_ID": cli_sim.client_id, "EVENERGY_CLIENT_SECRET": cli_sim.client_secret},
+    )
+    assert code == 0, err
+    assert json.loads(out)["records"]["error"] == 6 * 15  # an app token sees every vehicle
+    assert cli_sim.client_secret not in out + err
+
+
+async def test_demo_runs_end_to_end() -> None:
+    code, out, err = await cli("demo", "--vehicles", "12", "--logs", "8", "--users", "2", "--quiet")
+    assert code == 0, err
+    assert "harvest complete" in out and "verified: ok" in out
+    assert "records/s" in out and "requests/s" in out
+
+
+def test_missing_credentials_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("EVENERGY_TOKEN", "EVENERGY_CLIENT_ID", "EVENERGY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["harvest", "--out", str(tmp_path)]) == 2
+    assert "no credentials" in capsys.readouterr().err
+    monkeypatch.setenv("EVENERGY_CLIENT_ID", "app")
+    assert main(["harvest", "--out", str(tmp_path)]) == 2
+    assert "set both" in capsys.readouterr().err
+
+
+def test_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--shard", "2/2"], ["--kinds", "status,gps"], ["--since", "yesterday"], ["--concurrency", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["harvest", "--out", str(tmp_path), *bad])
+        assert exc.value.code == 2
+    assert main([]) == 2
+    capsys.readouterr()
+
+
+def test_credentials_parsing_never_shows_secrets() -> None:
+    creds = credentials_from_env({"EVENERGY_TOKEN": "tok-a, tok-b"})
+    assert list(creds) == ["token0", "token1"]
+    assert "tok-a" not in repr(creds)
+    creds = credentials_from_env({"EVENERGY_CLIENT_ID": "app", "EVENERGY_CLIENT_SECRET": "s3cret"})
+    assert "s3cret" not in repr(creds)
