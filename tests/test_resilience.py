@@ -357,3 +357,19 @@ async def test_decode_error_is_typed(sim: Simulator, client: EvEnergyClient) -> 
     with pytest.raises(ResponseDecodeError):
         await harvest_one(client, vid)
 
+
+
+async def test_post_processed_but_answer_lost_is_not_replayed(sim: Simulator, client: EvEnergyClient) -> None:
+    from evenergy_async import ResponseLostError, VehicleCreate
+
+    user = sim.user_id(0)
+    before = {v["id"] for v in sim.data.vehicles_of(user)}
+    sim.set_faults(FaultConfig(rate=0.0))
+    sim.inject_fault("drop_after_processing", path="/v2/vehicles")
+    body = VehicleCreate(model=str(sim.data.models[0]["url"]), battery_size_watt_hours=50000)
+    with pytest.raises(ResponseLostError) as info:
+        await client.vehicles.create(body)
+    assert info.value.outcome_unknown and "outcome unknown" in str(info.value)
+    created = {v["id"] for v in sim.data.vehicles_of(user)} - before
+    assert len(created) == 1  # the server did it once; the client did not send it again
+    assert sim.stats.by_operation["post-vehicles"] == 1

@@ -1,0 +1,195 @@
+"""The public surface is explicit: pinned here, so any change to it is deliberate."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import evenergy_async
+import evenergy_async.simulator
+
+PUBLIC = set(
+    [
+        "APIError",
+        "AiohttpTransport",
+        "AuthError",
+        "AuthMethod",
+        "AuthorizationRequest",
+        "BadRequestError",
+        "BearerToken",
+        "ChargeCurrentType",
+        "ClientCredentials",
+        "ClientStateError",
+        "ClientStats",
+        "CommandLogs",
+        "CommandType",
+        "Confidence",
+        "ConflictError",
+        "ConnectError",
+        "ConnectorSource",
+        "ConnectorType",
+        "CountryCode",
+        "CpmsConnection",
+        "Credential",
+        "DEFAULT_BASE_URL",
+        "DEFAULT_KINDS",
+        "DailyPrices",
+        "EVSESite",
+        "ErrorLogs",
+        "EvEnergyClient",
+        "EvEnergyError",
+        "ForbiddenError",
+        "HarvestBatch",
+        "HarvestPlan",
+        "HarvestReport",
+        "Harvester",
+        "JsonlSink",
+        "LOG_MODELS",
+        "LatLong",
+        "Location",
+        "LocationLogs",
+        "LogKind",
+        "LogRecord",
+        "MemorySink",
+        "MemoryStateStore",
+        "MockTransport",
+        "NotFoundError",
+        "Notification",
+        "NotificationCategory",
+        "OAuthToken",
+        "OnboardedVehicle",
+        "OnboardingLinkRequest",
+        "OpenEnum",
+        "Page",
+        "PaginationError",
+        "Paginator",
+        "ParkedWork",
+        "PartitionState",
+        "PriceSummary",
+        "ProblemDetail",
+        "REQUEST_MODELS",
+        "RESPONSE_MODELS",
+        "RateLimitError",
+        "RateLimitState",
+        "RefreshToken",
+        "Region",
+        "Request",
+        "RequestTimeoutError",
+        "Response",
+        "ResponseDecodeError",
+        "ResponseLostError",
+        "RetryPolicy",
+        "SQLiteStateStore",
+        "ServerError",
+        "Sink",
+        "SinkError",
+        "StateOfChargeSource",
+        "StateStore",
+        "StatusLogs",
+        "Supplier",
+        "Tariff",
+        "TariffBase",
+        "TariffType",
+        "Times",
+        "TokenPlan",
+        "TokenReport",
+        "Transport",
+        "TransportError",
+        "UNSET",
+        "UnauthorizedError",
+        "UnprocessableError",
+        "Unset",
+        "User",
+        "VPPModes",
+        "Vehicle",
+        "VehicleAPIErrorLog",
+        "VehicleClass",
+        "VehicleCommandLog",
+        "VehicleCompatibility",
+        "VehicleCompatibilityCheckResult",
+        "VehicleConnectors",
+        "VehicleConnectorsUpdate",
+        "VehicleCreate",
+        "VehicleFailure",
+        "VehicleIntegration",
+        "VehicleLocationLog",
+        "VehicleMake",
+        "VehicleMakes",
+        "VehicleModel",
+        "VehicleModelConnector",
+        "VehicleModelConnectorCreate",
+        "VehicleModelConnectorPatch",
+        "VehicleModelCreate",
+        "VehicleModelUpdate",
+        "VehicleModels",
+        "VehicleOnboarding",
+        "VehicleOnboardingCompleteRequest",
+        "VehicleOnboardingCompleteResponse",
+        "VehicleOnboardingJsonResponse",
+        "VehicleReconnectRequest",
+        "VehicleReconnectionUrl",
+        "VehicleSource",
+        "VehicleState",
+        "VehicleStateOfCharge",
+        "VehicleStateOfChargeUpdate",
+        "VehicleStatusLog",
+        "VehicleTrim",
+        "VehicleTrimCreate",
+        "VehicleTrims",
+        "VehicleUpdate",
+        "VehicleWaitlist",
+        "VehicleWaitlistRequest",
+        "VehicleWaitlistResponse",
+        "Vehicles",
+        "__version__",
+        "converter",
+        "error_for_status",
+        "format_timestamp",
+        "parse_timestamp",
+        "shard_of",
+        "structure",
+        "structure_list",
+        "unstructure",
+    ]
+)
+
+SIMULATOR_PUBLIC = {
+    "FAULT_KINDS",
+    "DataSet",
+    "FaultConfig",
+    "FaultEvent",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorStats",
+}
+
+
+def test_root_exports_are_pinned() -> None:
+    assert set(evenergy_async.__all__) == PUBLIC
+    assert len(evenergy_async.__all__) == len(PUBLIC)  # no duplicates
+
+
+def test_every_export_resolves_to_library_code() -> None:
+    for name in evenergy_async.__all__:
+        obj = getattr(evenergy_async, name)
+        module = getattr(obj, "__module__", None)
+        if isinstance(obj, type) or callable(obj):
+            assert module is not None and module.startswith(("evenergy_async", "cattrs")), name
+
+
+def test_submodules_are_private_except_the_simulator() -> None:
+    names = [m.name for m in pkgutil.iter_modules(evenergy_async.__path__)]
+    assert names, "no submodules found"
+    public = sorted(n for n in names if not n.startswith("_"))
+    assert public == ["simulator"]
+    for name in names:
+        importlib.import_module(f"evenergy_async.{name}")
+
+
+def test_simulator_exports_are_pinned() -> None:
+    assert set(evenergy_async.simulator.__all__) == SIMULATOR_PUBLIC
+
+
+def test_package_is_typed() -> None:
+    assert (Path(evenergy_async.__file__).parent / "py.typed").exists()
