@@ -76,13 +76,11 @@ async def test_chaos_harvest_is_exactly_once(tmp_path: Path) -> None:
         injected = sim.stats.faults_injected
         assert set(injected) >= {"http_500", "http_503", "stall", "repeat_record", "rate_limit_long", "invalid_json"}
         assert set(injected) <= set(FAULT_KINDS)
-        # accounting: every fault that costs a retry shows up as one in the reports, except
-        # dropped keep-alive connections that aiohttp itself re-sends (invisible to the client)
+        # accounting: every request the server saw is in the reports, and every fault that costs
+        # a retry shows up as exactly one (aiohttp's own silent resend is off in the transport)
         retries = sum(r.retries for r in reports)
         parked = sum(r.retry_reasons.get("429-parked", 0) for r in reports)
         assert parked == injected["rate_limit_long"]
-        hidden = sim.stats.requests - sum(r.http_requests for r in reports)
-        drops = injected["drop_before_response"] + injected["drop_after_processing"] + injected["drop_mid_body"]
-        assert 0 <= hidden <= drops
-        assert retries - parked + hidden == sum(n for k, n in injected.items() if k in RETRIED)
+        assert sim.stats.requests == sum(r.http_requests for r in reports)
+        assert retries - parked == sum(n for k, n in injected.items() if k in RETRIED)
         assert sum(r.boundary_duplicates for r in reports) == injected["repeat_record"]
