@@ -10,8 +10,6 @@ after it (records whose state commit never happened: they will be fetched again)
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import os
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .._converter import unstructure
 from ._types import HarvestBatch, LogKind
+from ._worker import WorkerThread
 
 try:  # optional speed-up
     import orjson
@@ -119,7 +118,7 @@ class JsonlSink:
         self._sizes: dict[str, int] = {}  # file name -> length after the last write
         self._dirty: set[str] = set()
         self._new_files = False
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread = WorkerThread("evenergy-sink", "sink")
         self.bytes_written = 0
         self.lines_written = 0
 
@@ -136,19 +135,10 @@ class JsonlSink:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evenergy-sink")
-            await self._run(os.makedirs, self.directory, 0o777, True)
+        await self._thread.start(lambda: os.makedirs(self.directory, 0o777, True))
 
     async def close(self) -> None:
-        executor = self._executor
-        if executor is None:
-            return
-        try:
-            await self._run(self._close_sync)
-        finally:
-            self._executor = None
-            executor.shutdown(wait=False)
+        await self._thread.stop(self._close_sync)
 
     async def __aenter__(self) -> JsonlSink:
         await self.open()
@@ -158,11 +148,9 @@ class JsonlSink:
         await self.close()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
+        if not self._thread.running:
             await self.open()
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self._thread.run(fn, *args)
 
     def _close_sync(self) -> None:
         for handle in self._files.values():

@@ -22,8 +22,6 @@ old or the new state, never a mix.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import os
 import sqlite3
@@ -32,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._types import LogKind, PartitionState
+from ._worker import WorkerThread
 
 __all__ = ["MemoryStateStore", "SQLiteStateStore", "StateStore"]
 
@@ -209,7 +208,7 @@ class SQLiteStateStore:
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.path = os.fspath(path)
         self._synchronous = synchronous.upper()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread = WorkerThread("evenergy-state", "state store")
         self._conn: sqlite3.Connection | None = None
         self.commits = 0
 
@@ -219,25 +218,10 @@ class SQLiteStateStore:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._executor is not None:
-            return
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evenergy-state")
-        try:
-            await self._run(self._open_sync)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
+        await self._thread.start(self._open_sync)
 
     async def close(self) -> None:
-        executor = self._executor
-        if executor is None:
-            return
-        try:
-            await self._run(self._close_sync)
-        finally:
-            self._executor = None
-            executor.shutdown(wait=False)
+        await self._thread.stop(self._close_sync)
 
     async def __aenter__(self) -> SQLiteStateStore:
         await self.open()
@@ -277,10 +261,7 @@ class SQLiteStateStore:
             self._conn = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise RuntimeError("the state store is not open (use `async with` or `await store.open()`)")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await self._thread.run(fn, *args)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
