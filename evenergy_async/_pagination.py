@@ -89,6 +89,15 @@ class Paginator(Generic[T]):
             self.next_url = page.next_url
             yield page
 
+    async def _fetch_page(self, url: URL | None = None) -> tuple[Page[T], URL | None]:
+        """One page: the first (or the resumed one), or ``url`` as a previous call returned it.
+
+        Returns the page and the next page's URL, already checked against the API origin (pass
+        it back as is), or None at the end. One request with the client's retries; no loop
+        detection across calls (:meth:`pages` has it): the caller follows the links.
+        """
+        return await self._client.call("GET", self._start if url is None else url, self._decode, auth=self._auth)
+
     def _decode(self, response: Response) -> tuple[Page[T], URL | None]:
         url = response.url
         try:

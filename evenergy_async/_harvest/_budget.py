@@ -55,6 +55,7 @@ class TokenBudget:
         self._after_park = False
         self._sent: deque[float] = deque(maxlen=100_000)
         self._event = asyncio.Event()
+        self._waiting = 0  # tasks in _wait(): only they need _notify()
 
     # -- state -------------------------------------------------------------------------
 
@@ -69,16 +70,22 @@ class TokenBudget:
         return self.wall() + timedelta(seconds=max(0.0, self.parked_until - self.clock()))
 
     def _notify(self) -> None:
+        if not self._waiting:
+            return  # nobody to wake (the usual case): keep the event, a waiter takes it later
         event, self._event = self._event, asyncio.Event()
         event.set()
 
     async def _wait(self, seconds: float | None = None) -> None:
         event = self._event
-        if seconds is None:
-            await event.wait()
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+        self._waiting += 1
+        try:
+            if seconds is None:
+                await event.wait()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            self._waiting -= 1
 
     def _refill_at(self, now: float) -> float | None:
         edge = now - self.window

@@ -17,6 +17,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -39,16 +40,21 @@ from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import (
     DEFAULT_KINDS,
     HarvestBatch,
+    LazyKeys,
     LogKind,
     PartitionState,
     from_micros,
-    record_key,
-    record_time,
+    page_instants,
+    page_keys,
+    time_key_micros,
     to_micros,
+    with_lazy_boundary,
 )
 
 if TYPE_CHECKING:
     import os
+
+    from yarl import URL
 
     from .._client import ClientStats, EvEnergyClient
     from .._pagination import Page, Paginator
@@ -60,6 +66,7 @@ VehicleSource: TypeAlias = Iterable[str] | AsyncIterable[str]
 """Vehicle IDs: a list (or any iterable), or an async iterable read lazily."""
 
 _END: Any = object()
+_KIND_VALUES: dict[LogKind, str] = {kind: kind.value for kind in LogKind}
 _VEHICLE_PAGE = 100
 
 
@@ -120,7 +127,10 @@ class Harvester:
     known remaining budget; a 429 whose ``Retry-After`` exceeds the client's cap parks the
     token until the deadline (others continue) or, beyond ``max_park`` seconds, leaves its
     work for the next run (reported in ``report.parked``). Memory: at most ``queue_size``
-    batches wait for the consumer; a slow consumer slows the fetchers.
+    batches wait for the consumer; a slow consumer slows the fetchers. By default that is
+    ``2 * concurrency`` for ``run()`` (which commits up to ``commit_batches`` waiting batches
+    at once) and half the fetchers (at least 4) for ``async for``, which takes one batch at
+    a time: a longer queue only keeps more records alive, and costs CPU (caches, GC).
     """
 
     def __init__(
@@ -190,6 +200,7 @@ class Harvester:
         self.page_size = page_size
         self.concurrency = concurrency
         self.per_token_concurrency = per_token_concurrency
+        self._queue_size_given = queue_size is not None
         self.queue_size = queue_size if queue_size is not None else max(4, 2 * concurrency)
         if self.queue_size < 1:
             raise ValueError("queue_size must be >= 1")
@@ -222,6 +233,7 @@ class Harvester:
             )
             for label, client in named.items()
         ]
+        self._tokens_by_label = {tok.label: tok for tok in self._tokens}
         self._planned_ids: dict[str, tuple[list[str], bool]] = {}  # label -> (IDs read, all of them)
 
         self._entered = False
@@ -372,6 +384,11 @@ class Harvester:
     async def __anext__(self) -> HarvestBatch:
         if self._mode not in (None, "iterate"):
             raise RuntimeError("this Harvester is being run with a sink")
+        if self._mode is None and not self._queue_size_given:
+            # one batch at a time: half the fetchers' worth of batches keeps them all busy
+            fetchers = min(self.concurrency, self.per_token_concurrency * len(self._tokens))
+            self.queue_size = self.report.queue_capacity = max(4, fetchers // 2)
+            self._queue = asyncio.Queue(maxsize=self.queue_size)
         self._mode = "iterate"
         if self._finished:
             raise StopAsyncIteration
@@ -402,10 +419,12 @@ class Harvester:
     def _delivered(self, batches: list[HarvestBatch]) -> None:
         report = self.report
         report.commits += 1
+        records = report.records
         for batch in batches:
             n = len(batch.records)
             report.batches += 1
-            report.records[batch.kind.value] = report.records.get(batch.kind.value, 0) + n
+            kind = _KIND_VALUES[batch.kind]
+            records[kind] = records.get(kind, 0) + n
             self._token(batch.token).report.records += n
             self._buffered -= n
 
@@ -430,10 +449,7 @@ class Harvester:
         ]
 
     def _token(self, label: str) -> _Token:
-        for tok in self._tokens:
-            if tok.label == label:
-                return tok
-        raise KeyError(label)
+        return self._tokens_by_label[label]
 
     # -- progress and the report --------------------------------------------------------
 
@@ -568,11 +584,10 @@ class Harvester:
 
     async def _list_vehicles(self, tok: _Token) -> AsyncIterator[str]:
         paginator = tok.client.vehicles.list(page_size=_VEHICLE_PAGE)
-        url: str | None = None
+        url: URL | None = None
         while True:
-            current = paginator if url is None else paginator.resume(url)
             try:
-                page = await self._fetch(tok, current)
+                page, url = await self._fetch(tok, paginator, url)
             except Parked:
                 return
             except _Failed as failed:
@@ -580,9 +595,8 @@ class Harvester:
                 return
             for vehicle in page.items:
                 yield vehicle.id
-            if page.next_url is None:
+            if url is None:
                 return
-            url = page.next_url
 
     async def _worker(self, tok: _Token, work: asyncio.Queue[tuple[str, LogKind] | None]) -> None:
         while True:
@@ -658,7 +672,7 @@ class Harvester:
         kind = state.kind
         assert state.pass_until is not None
         try:
-            base = kind.paginator(
+            paginator = kind.paginator(
                 tok.client,
                 state.vehicle_id,
                 since=from_micros(state.pass_since) if state.pass_since is not None else None,
@@ -667,76 +681,121 @@ class Harvester:
             )
         except ValueError as exc:  # an invalid vehicle ID: refused before any request
             raise _Failed(exc, 0) from exc
-        previous_tail = set(state.tail_keys)
+        if state.cursor is not None:
+            try:
+                paginator = paginator.resume(state.cursor)
+            except PaginationError as exc:  # a saved cursor of another server
+                raise _Failed(exc, 0) from exc
+        report = self.report
         new_watermark = min(state.pass_until, self._run_start_us)
         tail_floor = new_watermark - self._overlap_us
         tail = list(state.pass_tail_keys)
         tail_open = state.pass_tail_open
-        boundary = set(state.boundary_keys)
+        previous_tail = frozenset(state.tail_keys)
+        # Keys are t:<microseconds>, u:<url> or h:<hash>: a timestamped record's key can only
+        # equal a canonical t: key, so an interval of microseconds stands for a key set.
+        tail_us = time_key_micros(previous_tail)
+        tail_span = (min(tail_us), max(tail_us)) if tail_us else None
+        # the previous page's keys (a set, or LazyKeys from the fast path below) and the
+        # oldest microsecond among its t: keys (None: it has none)
+        boundary_keys = frozenset(state.boundary_keys)
+        prev_keys: AbstractSet[str] | LazyKeys = boundary_keys
+        prev_min: int | None = min(time_key_micros(boundary_keys), default=None)
+        url: URL | None = None  # None: the paginator's own start (the first page or the cursor)
         while True:
-            try:
-                paginator = base if state.cursor is None else base.resume(state.cursor)
-            except PaginationError as exc:  # a saved cursor of another server
-                raise _Failed(exc, 0) from exc
-            page = await self._fetch(tok, paginator)
-            fresh: list[Any] = []
-            page_keys: dict[str, None] = {}
-            for record in page.items:
-                ts = record_time(record, kind)
-                key = record_key(record, kind, ts)
-                if key in boundary or key in page_keys:
-                    self.report.boundary_duplicates += 1
-                    continue
-                page_keys[key] = None
-                if tail_open:
-                    if ts is not None and ts < tail_floor:
-                        tail_open = False
-                    else:
-                        tail.append(key)
-                if key in previous_tail:
-                    self.report.overlap_duplicates += 1
-                    continue
-                fresh.append(record)
+            page, next_url = await self._fetch(tok, paginator, url)
+            items = page.items
+            boundary: tuple[str, ...] | LazyKeys
+            records: tuple[Any, ...]
+            dts = page_instants(items)
+            span = (to_micros(dts[0]), to_micros(dts[-1])) if dts else None  # newest, oldest
+            if dts is not None and _clear_of(span, prev_min, tail_span):
+                # The usual page: every record keyed by its URL's instant, strictly newest
+                # first, all older than the previous page's and outside the previous run's
+                # tail: distinct keys that the loop below would all keep. Same outcome, and
+                # no key is formatted but the overlap's (the state's boundary keys are lazy).
+                records = tuple(items)
+                if tail_open:  # the keys of the records down to the first one older than the overlap
+                    for dt in dts:
+                        us = to_micros(dt)
+                        if us < tail_floor:
+                            tail_open = False
+                            break
+                        tail.append(f"t:{us}")
+                boundary = prev_keys = LazyKeys(dts)
+                prev_min = span[1] if span else None
+            else:
+                keys, times = page_keys(items, kind)
+                if isinstance(prev_keys, LazyKeys):
+                    prev_keys = frozenset(prev_keys.keys())
+                fresh: list[Any] = []
+                page_keys_: dict[str, None] = {}
+                prev_min = None
+                for record, key, ts in zip(items, keys, times, strict=True):
+                    if key in prev_keys or key in page_keys_:
+                        report.boundary_duplicates += 1
+                        continue
+                    page_keys_[key] = None
+                    if ts is not None and (prev_min is None or ts < prev_min):
+                        prev_min = ts
+                    if tail_open:
+                        if ts is not None and ts < tail_floor:
+                            tail_open = False
+                        else:
+                            tail.append(key)
+                    if key in previous_tail:
+                        report.overlap_duplicates += 1
+                        continue
+                    fresh.append(record)
+                records = tuple(fresh)
+                boundary = tuple(page_keys_)
+                prev_keys = page_keys_.keys()
             last = page.next_url is None
             if last:
                 keep_old = state.watermark is not None and state.watermark > new_watermark
-                state = attrs.evolve(
-                    state,
+                state = PartitionState(
+                    token=state.token,
+                    vehicle_id=state.vehicle_id,
+                    kind=kind,
                     watermark=state.watermark if keep_old else new_watermark,
                     tail_keys=state.tail_keys if keep_old else tuple(tail),
-                    cursor=None,
-                    pass_until=None,
-                    pass_since=None,
-                    pass_tail_keys=(),
-                    boundary_keys=(),
-                    pass_tail_open=True,
-                    records=state.records + len(fresh),
+                    records=state.records + len(records),
                     passes=state.passes + 1,
                 )
             else:
                 if page.next_url == state.cursor:
                     raise _Failed(PaginationError("the next page link repeats the current page"), 1)
-                state = attrs.evolve(
-                    state,
+                state = PartitionState(
+                    token=state.token,
+                    vehicle_id=state.vehicle_id,
+                    kind=kind,
+                    watermark=state.watermark,
+                    tail_keys=state.tail_keys,
                     cursor=page.next_url,
+                    pass_until=state.pass_until,
+                    pass_since=state.pass_since,
                     pass_tail_keys=tuple(tail),
-                    boundary_keys=tuple(page_keys),
                     pass_tail_open=tail_open,
-                    records=state.records + len(fresh),
+                    boundary_keys=boundary if isinstance(boundary, tuple) else (),
+                    records=state.records + len(records),
+                    passes=state.passes,
                 )
-            boundary = set(page_keys)
-            batch = HarvestBatch(
-                token=tok.label,
-                vehicle_id=state.vehicle_id,
-                kind=kind,
-                records=tuple(fresh),
-                page_url=page.url,
-                last=last,
-                state=state,
+                if isinstance(boundary, LazyKeys):
+                    with_lazy_boundary(state, boundary)
+            await self._emit(
+                HarvestBatch(
+                    token=tok.label,
+                    vehicle_id=state.vehicle_id,
+                    kind=kind,
+                    records=records,
+                    page_url=page.url,
+                    last=last,
+                    state=state,
+                )
             )
-            await self._emit(batch)
             if last:
                 return state
+            url = next_url
 
     async def _emit(self, batch: HarvestBatch) -> None:
         self._buffered += len(batch.records)
@@ -747,8 +806,11 @@ class Harvester:
         if size > self.report.max_queue_size:
             self.report.max_queue_size = size
 
-    async def _fetch(self, tok: _Token, paginator: Paginator[Any]) -> Page[Any]:
-        """One page, within the token's budget and the global cap, with the harvester's retries."""
+    async def _fetch(
+        self, tok: _Token, paginator: Paginator[Any], url: URL | None = None
+    ) -> tuple[Page[Any], URL | None]:
+        """One page (the paginator's first, or ``url`` as the previous page linked it) and the
+        next page's URL, within the token's budget and the global cap, with the harvester's retries."""
         attempt = 0
         while True:
             if tok.dead is not None:
@@ -761,13 +823,7 @@ class Harvester:
                 async with self._global:
                     self.report.requests += 1
                     tok.report.requests += 1
-                    pages = paginator.pages()
-                    try:
-                        return await anext(pages)
-                    finally:
-                        aclose = getattr(pages, "aclose", None)
-                        if aclose is not None:
-                            await aclose()
+                    return await paginator._fetch_page(url)
             except RateLimitError as exc:
                 # Retry-After above the client's cap: park this token, others continue
                 attempt -= 1
@@ -788,6 +844,17 @@ class Harvester:
                 raise _Failed(exc, attempt) from exc
             finally:
                 tok.budget.release(tok.client.rate_limit)
+
+
+def _clear_of(span: tuple[int, int] | None, prev_min: int | None, tail_span: tuple[int, int] | None) -> bool:
+    """Whether a page's (newest, oldest) microseconds (None: an empty page) are older than
+    ``prev_min`` and outside ``tail_span`` (None: nothing to be clear of)."""
+    if span is None:
+        return True
+    newest, oldest = span
+    if prev_min is not None and newest >= prev_min:
+        return False
+    return tail_span is None or newest < tail_span[0] or oldest > tail_span[1]
 
 
 def _reason(exc: BaseException) -> str:

@@ -180,7 +180,7 @@ async def make_plan(harvester: Harvester, *, sample: int) -> HarvestPlan:
                 taken += 1
                 t0 = time.perf_counter()
                 try:
-                    page = await h._fetch(
+                    page, _ = await h._fetch(
                         tok,
                         kind.paginator(
                             tok.client,

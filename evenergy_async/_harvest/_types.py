@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable
-from datetime import UTC, datetime
+import operator
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
@@ -105,8 +107,6 @@ def to_micros(dt: datetime) -> int:
 
 
 def from_micros(us: int) -> datetime:
-    from datetime import timedelta
-
     return _EPOCH + timedelta(microseconds=us)
 
 
@@ -135,6 +135,125 @@ def record_time(record: Any, kind: LogKind) -> int | None:
     return None
 
 
+_fromiso = datetime.fromisoformat
+
+
+def _url_datetimes(records: Sequence[Any]) -> list[datetime] | None:
+    """``fromisoformat`` of each record's URL's last segment, for the common page only.
+
+    None unless every record has a ``str`` URL whose last segment has no ``%`` escape or
+    query and parses. ``fromisoformat`` accepts only strings starting with an ASCII digit,
+    so these are exactly the segments :func:`_url_micros` parses on its first try: for an
+    aware result, ``to_micros`` of it is :func:`record_time`.
+    """
+    try:
+        segments = [record.url.rstrip("/").rpartition("/")[2] for record in records]
+        joined = "".join(segments)
+        if "%" in joined or "?" in joined:  # unquote() and the "?" cut would change them
+            return None
+        return list(map(_fromiso, segments))
+    except (AttributeError, TypeError, ValueError):
+        return None  # a record without a str URL, a segment that is not a timestamp...
+
+
+def _micros_list(dts: Iterable[datetime]) -> list[int]:
+    """``to_micros`` of aware datetimes (a TypeError for a naive one)."""
+    deltas = map(operator.sub, dts, repeat(_EPOCH))
+    return [(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds for d in deltas]
+
+
+def page_times(records: Sequence[Any], kind: LogKind) -> list[int | None]:
+    """:func:`record_time` of every record of a page: the same values, computed in bulk.
+
+    The common page (see :func:`_url_datetimes`, all aware) goes through C-level maps; any
+    other page is done record by record by :func:`record_time` itself.
+    """
+    dts = _url_datetimes(records)
+    if dts is not None:
+        try:
+            return list(_micros_list(dts))
+        except TypeError:  # a naive timestamp: record_time's job
+            pass
+    return [record_time(record, kind) for record in records]
+
+
+def page_keys(records: Sequence[Any], kind: LogKind) -> tuple[list[str], list[int | None]]:
+    """:func:`record_key` and :func:`record_time` of every record of a page (same values)."""
+    times = page_times(records, kind)
+    try:
+        keys = ["t:%d" % ts for ts in times]  # type: ignore[str-format]  # noqa: UP031 - fastest
+    except TypeError:  # some record has no timestamp (None)
+        keys = [f"t:{ts}" if ts is not None else _untimed_key(r) for r, ts in zip(records, times, strict=True)]
+    return keys, times
+
+
+def page_instants(records: Sequence[Any]) -> list[datetime] | None:
+    """The URL timestamps of a page if each is aware and the page is strictly newest first.
+
+    Then every record's key is ``t:<to_micros of its instant>`` (:func:`record_key`), the
+    keys are distinct, and comparing instants compares keys: the harvester's dedup checks
+    need no key at all. None for any other page (it takes the record-by-record path).
+    """
+    dts = _url_datetimes(records)
+    if not dts:
+        return dts
+    if dts[0].tzinfo is None:
+        return None  # naive: record_time takes it as UTC, record by record
+    try:
+        # strictly decreasing instants (comparing naive with aware raises TypeError)
+        if all(map(operator.gt, dts, islice(dts, 1, None))):
+            return dts
+    except TypeError:
+        pass
+    return None
+
+
+def instant_keys(dts: Sequence[datetime]) -> list[str]:
+    """``t:<micros>`` of aware instants: the keys :func:`record_key` gives their records."""
+    return ["t:%d" % us for us in _micros_list(dts)]  # noqa: UP031
+
+
+def time_key_micros(keys: Iterable[str]) -> list[int]:
+    """The microseconds of the keys that :func:`record_key` can produce as ``t:<micros>``.
+
+    Other keys (``u:``/``h:``, or text no ``t:`` key of a timestamp can equal) are left out:
+    none of them can equal the key of a record that has a timestamp.
+    """
+    out: list[int] = []
+    for key in keys:
+        if key[:2] == "t:":
+            try:
+                us = int(key[2:])
+            except ValueError:
+                continue
+            if f"t:{us}" == key:  # canonical: "t:007", "t:+7", "t: 7" are no record's key
+                out.append(us)
+    return out
+
+
+class LazyKeys:
+    """The keys of a page of :func:`page_instants`, formatted only if someone reads them.
+
+    Held in :attr:`PartitionState.boundary_keys`' slot; reading the attribute turns it into
+    the tuple :func:`instant_keys` gives (see ``_BoundaryKeysSlot``). Nothing else sees it.
+    """
+
+    __slots__ = ("_dts",)
+
+    def __init__(self, dts: Sequence[datetime]) -> None:
+        self._dts = dts
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(instant_keys(self._dts))
+
+
+def _untimed_key(record: Any) -> str:
+    url = getattr(record, "url", None)
+    if isinstance(url, str) and url:
+        return f"u:{url}"
+    return f"h:{content_hash(record)}"
+
+
 def content_hash(record: Any) -> str:
     data = record if isinstance(record, dict) else unstructure(record)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -151,10 +270,7 @@ def record_key(record: Any, kind: LogKind, ts: int | None = None) -> str:
         ts = record_time(record, kind)
     if ts is not None:
         return f"t:{ts}"
-    url = getattr(record, "url", None)
-    if isinstance(url, str) and url:
-        return f"u:{url}"
-    return f"h:{content_hash(record)}"
+    return _untimed_key(record)
 
 
 # -- state ------------------------------------------------------------------------
@@ -199,6 +315,44 @@ class PartitionState:
     @property
     def watermark_datetime(self) -> datetime | None:
         return from_micros(self.watermark) if self.watermark is not None else None
+
+
+class _BoundaryKeysSlot:
+    """``PartitionState.boundary_keys``: the slot, read as a tuple even when it holds LazyKeys.
+
+    The harvester stores a page's keys unformatted (LazyKeys) in the state it attaches to
+    each batch, as most states are superseded by the next page's before anyone reads them;
+    the first read (a state store writing it, a resumed pass, ``==``, ``repr``, pickling,
+    ``attrs.evolve``/``asdict``) formats them and keeps the tuple. Every read sees a tuple.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot  # the member descriptor attrs' slotted class made
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, objtype)
+        if value.__class__ is LazyKeys:
+            value = value.keys()
+            self._slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self._slot.__delete__(obj)
+
+
+_BOUNDARY_SLOT = _BoundaryKeysSlot(PartitionState.__dict__["boundary_keys"])
+setattr(PartitionState, "boundary_keys", _BOUNDARY_SLOT)  # noqa: B010 - replaces the slot's descriptor
+
+
+def with_lazy_boundary(state: PartitionState, keys: LazyKeys) -> PartitionState:
+    """``state`` (just made, not yet shared) with ``keys`` as its boundary keys, unformatted."""
+    _BOUNDARY_SLOT.__set__(state, keys)
+    return state
 
 
 @attrs.frozen(slots=True)
