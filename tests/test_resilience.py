@@ -373,3 +373,35 @@ async def test_post_processed_but_answer_lost_is_not_replayed(sim: Simulator, cl
     created = {v["id"] for v in sim.data.vehicles_of(user)} - before
     assert len(created) == 1  # the server did it once; the client did not send it again
     assert sim.stats.by_operation["post-vehicles"] == 1
+
+
+async def test_cancellation_leaks_no_connections() -> None:
+    """Cancel calls mid-request at random; the pool must still have all its slots afterwards."""
+    rng = random.Random(7)
+
+    async def slow(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        return web.json_response([])
+
+    async with ScriptedServer() as server:
+        server.always("/v2/vehicle_makes", slow)
+        client = EvEnergyClient(base_url=server.base_url, max_connections=5, timeout=5)
+        async with client:
+
+            async def one() -> list[Any]:
+                return [m async for m in client.vehicle_makes.list()]
+
+            for _ in range(5):
+                tasks = [asyncio.create_task(one()) for _ in range(20)]
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                for t in tasks:
+                    if rng.random() < 0.6:
+                        t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            # a leaked slot would leave fewer than 5 connections and these would time out
+            async with asyncio.timeout(5):
+                done = await asyncio.gather(*(one() for _ in range(50)))
+            assert len(done) == 50
+            assert server.open_connections() <= 5
+        await asyncio.sleep(0.05)
+        assert server.open_connections() == 0
