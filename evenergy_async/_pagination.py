@@ -85,7 +85,7 @@ class Paginator(Generic[T]):
                     url=redact_url(url),
                 )
             seen.add(key)
-            page, url = await self._client.call("GET", url, self._decode, auth=self._auth)
+            page, url = await self._fetch_page(url)
             self.next_url = page.next_url
             yield page
 

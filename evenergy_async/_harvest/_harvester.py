@@ -702,6 +702,7 @@ class Harvester:
         prev_keys: AbstractSet[str] | LazyKeys = boundary_keys
         prev_min: int | None = min(time_key_micros(boundary_keys), default=None)
         url: URL | None = None  # None: the paginator's own start (the first page or the cursor)
+        visited: set[str] = set()  # next links followed in this pass: a cycle is an error, not a hang
         while True:
             page, next_url = await self._fetch(tok, paginator, url)
             items = page.items
@@ -763,8 +764,11 @@ class Harvester:
                     passes=state.passes + 1,
                 )
             else:
-                if page.next_url == state.cursor:
-                    raise _Failed(PaginationError("the next page link repeats the current page"), 1)
+                link = page.next_url
+                assert link is not None  # not the last page
+                if link == state.cursor or link in visited:
+                    raise _Failed(PaginationError("pagination loop: the next page link repeats a page of this pass"), 1)
+                visited.add(link)
                 state = PartitionState(
                     token=state.token,
                     vehicle_id=state.vehicle_id,
