@@ -31,9 +31,9 @@ async def test_cycling_next_links_fail_the_partition_instead_of_hanging() -> Non
             )
 
         server.always(PATH, cycle)
-        async with EvEnergyClient("tok", base_url=server.base_url, sleep=no_sleep) as client:
-            async with Harvester(client, vehicles=[VID], kinds=(LogKind.STATUS,), sleep=no_sleep) as h:
-                async with asyncio.timeout(10):
-                    report = await h.run(MemorySink())
+        client = EvEnergyClient("tok", base_url=server.base_url, sleep=no_sleep)
+        harvester = Harvester(client, vehicles=[VID], kinds=(LogKind.STATUS,), sleep=no_sleep)
+        async with client, harvester, asyncio.timeout(10):
+            report = await harvester.run(MemorySink())
         assert [(f.vehicle_id, f.error) for f in report.failures] == [(VID, "PaginationError")]
         assert server.count(PATH) < 10
