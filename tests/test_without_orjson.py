@@ -1,0 +1,37 @@
+"""orjson is optional: with it absent, the client, the simulator and the harvester still work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["orjson"] = None  # makes `import orjson` raise ImportError, as if not installed
+    import asyncio
+    from evenergy_async import EvEnergyClient, Harvester, MemorySink, _sansio
+    from evenergy_async.simulator import Simulator, SimulatorConfig
+
+    async def main() -> None:
+        assert _sansio._orjson is None
+        async with Simulator(SimulatorConfig(vehicles=3, logs_per_kind=120)) as sim:
+            async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
+                vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
+                logs = [r async for r in client.status_logs.list(vid)]
+                assert len(logs) == 120, len(logs)
+                async with Harvester(client) as harvester:
+                    report = await harvester.run(MemorySink())
+                assert report.ok and sum(report.records.values()) == 3 * 120, report.summary()
+        print("ok without orjson")
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_everything_works_without_orjson() -> None:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ok without orjson" in proc.stdout
