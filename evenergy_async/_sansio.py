@@ -22,6 +22,7 @@ from typing import Any, Final
 import attrs
 from yarl import URL
 
+from ._converter import format_timestamp
 from ._errors import (
     APIError,
     EvEnergyError,
@@ -101,16 +102,16 @@ def validate_path_segment(value: str) -> str:
 
 
 def format_path_timestamp(value: datetime) -> str:
-    """The wire form of a log timestamp for a path: UTC, microseconds, ``Z``."""
+    """A caller's timestamp for a path or query, in wire form (UTC, microseconds, ``Z``).
+
+    Stricter than the converter's ``format_timestamp``: a naive datetime is refused, since
+    guessing its zone would silently shift a filter or address another record.
+    """
     if not isinstance(value, datetime):
         raise ValueError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
-        raise ValueError("timestamp must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_query_timestamp(value: datetime) -> str:
-    return format_path_timestamp(value)
+        raise ValueError(f"timestamp must be timezone-aware, got {value!r}")
+    return format_timestamp(value)
 
 
 # ---------------------------------------------------------------------------

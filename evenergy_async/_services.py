@@ -22,7 +22,6 @@ from ._sansio import (
     decode_error,
     encode_json,
     format_path_timestamp,
-    format_query_timestamp,
     validate_id,
     validate_region,
 )
@@ -59,7 +58,7 @@ def query(**values: Any) -> Params:
         items = value if isinstance(value, list | tuple) else [value]
         for item in items:
             if isinstance(item, datetime):
-                out.append((key, format_query_timestamp(item)))
+                out.append((key, format_path_timestamp(item)))
             elif isinstance(item, enum.Enum):
                 out.append((key, str(item.value)))
             elif isinstance(item, bool):
@@ -353,7 +352,7 @@ class _LogService(_Service, Generic[T]):
         """Logs of one vehicle, newest first; ``since``/``until`` are inclusive bounds."""
         params = query(
             page_size=_page_size(page_size),
-            **{f"{self.time_field}__gte": _aware(since), f"{self.time_field}__lte": _aware(until)},
+            **{f"{self.time_field}__gte": since, f"{self.time_field}__lte": until},
             expand=expand,
             page_after=page_after,
             page_before=page_before,
@@ -364,12 +363,6 @@ class _LogService(_Service, Generic[T]):
         """The log record of one vehicle at exactly ``at`` (its timestamp field)."""
         url = self._url("vehicles", _vehicle(vehicle_id), self.path, format_path_timestamp(at))
         return await self._call("GET", url, self.model, params=query(expand=expand))
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-        raise ValueError(f"since/until must be timezone-aware datetimes, got {value!r}")
-    return value
 
 
 class StatusLogs(_LogService[m.VehicleStatusLog]):
