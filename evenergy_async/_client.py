@@ -27,10 +27,12 @@ from ._sansio import (
     build_headers,
     check_base_url,
     decode_error,
+    decode_json,
     error_from_response,
     normalize_user,
     parse_rate_limit,
     redact_url,
+    validate_path_segment,
 )
 from ._transport import AiohttpTransport, Request, Response, Transport
 
@@ -305,10 +307,10 @@ class EvEnergyClient:
     # -- the pipeline -------------------------------------------------------------
 
     def url(self, *segments: str) -> URL:
-        """``base_url`` joined with already-validated path segments."""
+        """``base_url`` joined with path segments (each checked again: no ``/``, ``..``, ``%``, ``?``, ``#``)."""
         url = self._core.base_url
         for seg in segments:
-            url = url / seg
+            url = url / validate_path_segment(seg)
         return url
 
     async def _token_for(self, url: URL, auth: AuthMode) -> str | None:
@@ -359,8 +361,6 @@ class EvEnergyClient:
                 if attempt < retry.max_attempts and retry.retry_transport(method, exc):
                     await self._backoff(attempt, type(exc).__name__, method, url)
                     continue
-                if exc.outcome_unknown:
-                    exc.message += "; the request may have been processed (outcome unknown, not retried)"
                 raise
             state = parse_rate_limit(response.headers, core.clock())
             if state is not None:
@@ -404,8 +404,6 @@ class EvEnergyClient:
 
     @staticmethod
     def json_of(response: Response, method: str) -> Any:
-        from ._sansio import decode_json
-
         try:
             return decode_json(response.body)
         except ValueError as exc:

@@ -110,6 +110,12 @@ class TransportError(EvEnergyError):
     def outcome_unknown(self) -> bool:
         return self.request_sent and (self.method or "GET").upper() not in {"GET", "HEAD", "OPTIONS"}
 
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.outcome_unknown:
+            text += "; the request may have been processed: outcome unknown"
+        return text
+
 
 class ConnectError(TransportError):
     """The connection could not be established: the server certainly saw nothing."""

@@ -25,7 +25,6 @@ from yarl import URL
 from ._converter import format_timestamp
 from ._errors import (
     APIError,
-    EvEnergyError,
     RateLimitError,
     ResponseDecodeError,
     TransportError,
@@ -448,9 +447,3 @@ class RetryPolicy:
     def retry_decode(self, method: str) -> bool:
         return method.upper() in {"GET", "HEAD"}
 
-
-def retry_reason(error: EvEnergyError) -> str:
-    """A short label for run reports."""
-    if isinstance(error, APIError) and error.status is not None:
-        return str(error.status)
-    return type(error).__name__
