@@ -1,15 +1,27 @@
-"""OAuth state of the simulator: access/refresh tokens, authorization codes, PKCE."""
+"""Authentication and authorization: the OAuth state (access/refresh tokens, authorization
+codes, PKCE) and the two pipeline middlewares that use it (``authenticate_middleware``:
+401 for a protected operation without a live token; ``authorize_middleware``: the scope
+check (403) and the request context, with its effective end user).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
+from aiohttp import web
+from yarl import URL
 
+from ._data import ANON, RenderCtx
+from ._http import ID_RE
+from ._problems import PROBLEM_BASE, ProblemError, unauthorized
+from ._state import CTX, OP, STATE, TOKEN, Ctx
 from ._wire import derive_token
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 __all__: list[str] = []  # private module
 
@@ -163,3 +175,83 @@ class TokenStore:
             acc = self.access.get(rinfo.access_token)
             if acc is not None:
                 acc.dead = True
+
+
+# ---------------------------------------------------------------------- middlewares
+def identify(request: web.Request) -> tuple[TokenInfo | None, bool]:
+    """The request's live bearer token (or None) and whether it presented one (cached)."""
+    if TOKEN in request:
+        return request[TOKEN]
+    found: tuple[TokenInfo | None, bool]
+    auth = request.headers.get("Authorization")
+    if not auth:
+        found = (None, False)
+    else:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            found = (None, True)
+        else:
+            found = (request.app[STATE].tokens.lookup(value.strip()), True)
+    request[TOKEN] = found
+    return found
+
+
+@web.middleware
+async def authenticate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """401 for a protected operation without a live bearer token."""
+    op = request[OP]
+    if not op.oauth:
+        token, presented = identify(request)
+        if token is None and not op.public:
+            raise unauthorized(presented)
+    return await handler(request)
+
+
+def parse_user(request: web.Request, raw: str, field: str) -> str:
+    """A user ID given as an ID or as the user's URL (400 problem when unknown)."""
+    candidate = raw
+    if not ID_RE["user"].fullmatch(raw):
+        try:
+            url = URL(raw)
+            parts = [p for p in url.path.split("/") if p]
+            candidate = parts[-1] if url.is_absolute() and len(parts) >= 2 \
+                and parts[-2] == "users" else ""
+        except ValueError:
+            candidate = ""
+    if not ID_RE["user"].fullmatch(candidate):
+        raise ProblemError(
+            400, f"{field} must be a user ID (user...) or the user's URL.",
+            title="Invalid user", type_=f"{PROBLEM_BASE}invalid-user/",
+            field_errors={field: ["Not a valid user ID or user URL."]},
+        )
+    if candidate not in request.app[STATE].data.users_by_id:
+        raise ProblemError(
+            400, "The user does not exist or is not accessible.", title="Invalid user",
+            type_=f"{PROBLEM_BASE}invalid-user/",
+            field_errors={field: ["User does not exist."]},
+        )
+    return candidate
+
+
+@web.middleware
+async def authorize_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 without the operation's scope; sets the request context (``request[CTX]``)."""
+    op = request[OP]
+    if op.oauth:
+        request[CTX] = Ctx(op, None, None, ANON)
+        return await handler(request)
+    token, _presented = identify(request)
+    if op.scope and token is not None and op.scope not in token.scopes:
+        raise ProblemError(
+            403, f"This action requires the {op.scope} scope.", title="Forbidden"
+        )
+    user_id: str | None = None
+    if token is not None and token.user_id is not None:
+        user_id = token.user_id
+    else:
+        raw = request.headers.get("EvEnergy-User")
+        if raw is not None and raw.strip():
+            user_id = parse_user(request, raw.strip(), "EvEnergy-User")
+    render = RenderCtx(token.client_id if token is not None else None, user_id)
+    request[CTX] = Ctx(op, token, user_id, render)
+    return await handler(request)

@@ -227,6 +227,10 @@ class DataSet:
         self._last_ms += r.randint(1_000, 3_600_000)
         return prefix + ulid(self._last_ms, r.getrandbits(80))
 
+    def next_rand(self) -> int:
+        """128 random bits from the ID stream (request IDs of onboarding and reconnection)."""
+        return self._id_rng.getrandbits(128)
+
     def rebase(self, base_url: str) -> None:
         """Point every URL at a new base (called when the server learns its port)."""
         new = base_url.rstrip("/")

@@ -1,4 +1,5 @@
-"""Fault injection: configuration and the deterministic decision engine.
+"""Fault injection: configuration, the deterministic decision engine, and the pipeline
+middleware that applies the faults (``faults_middleware``, innermost).
 
 A fault is decided per request from ``(seed, request path, n-th request to that path)``
 only, so the same seed and the same request sequence per path replay the same faults,
@@ -7,15 +8,20 @@ whatever the interleaving of different paths.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
+from aiohttp import web
 
-from ._ops import ALL_GROUPS, OPERATIONS, Op
-from ._wire import derive_unit
+from ._http import DROPPED, dispatch, problem_response, replace_body
+from ._ops import ALL_GROUPS, OPERATIONS, UNKNOWN_ENUM_VALUES, Op
+from ._problems import PROBLEM_BASE, ProblemError, too_many, unauthorized
+from ._state import CTX, HEADERS, STATE, Ctx
+from ._wire import derive_unit, dumps, loads
 
 __all__ = ["FAULT_KINDS", "FaultConfig", "FaultEvent"]
 
@@ -210,3 +216,184 @@ class FaultInjector:
         i = min(bisect.bisect_right(cumulative, u2 * total), len(kinds) - 1)
         self.random_faults += 1
         return kinds[i][0], n, False
+
+
+# ---------------------------------------------------------------------- middleware
+#: faults applied to the handler's answer; the others replace it
+_LATE_FAULTS = frozenset({"drop_after_processing", "drop_mid_body", "truncated_json",
+                          "invalid_json", "malformed_link", "unknown_fields", "unknown_enum",
+                          "repeat_record"})
+
+
+@web.middleware
+async def faults_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Decide the request's fault; apply it before (early kinds) or after the handler."""
+    st = request.app[STATE]
+    ctx = request[CTX]
+    headers = request[HEADERS]
+    token = ctx.token
+    decision = st.faults.decide(
+        ctx.op, request.path, request.query, token is not None and token.refreshable
+    )
+    if decision is not None:
+        ctx.fault, ctx.fault_n, ctx.fault_forced = decision
+        early = await _early_fault(request, ctx, headers)
+        if early is not None:
+            return early
+    try:
+        resp = await dispatch(request, handler)
+    except ProblemError as exc:
+        resp = problem_response(request, exc)
+    resp.headers.update(headers)
+    if ctx.fault is not None and not ctx.fault_applied:
+        resp = await _late_fault(request, ctx, resp)
+    return resp
+
+
+def record_fault(request: web.Request, ctx: Ctx) -> None:
+    """Count the request's fault (once it really happened)."""
+    st = request.app[STATE]
+    kind = ctx.fault
+    assert kind is not None
+    ctx.fault_applied = True
+    st.stats.faults_injected[kind] += 1
+    st.fault_log.append(FaultEvent(
+        len(st.fault_log), kind, request.method, request.path, request.query_string,
+        ctx.fault_n, ctx.fault_forced,
+    ))
+
+
+async def _early_fault(
+    request: web.Request, ctx: Ctx, headers: dict[str, str]
+) -> web.StreamResponse | None:
+    """Faults that replace the answer; the others are applied after the handler."""
+    st = request.app[STATE]
+    kind = ctx.fault
+    if kind in _LATE_FAULTS:
+        return None
+    record_fault(request, ctx)
+    if kind == "stall":
+        await _stall(request)
+        return None
+    resp: web.StreamResponse
+    if kind == "http_500":
+        resp = problem_response(request, ProblemError(
+            500, "A server error occurred.", title="Internal Server Error",
+            type_=f"{PROBLEM_BASE}server-error/"))
+    elif kind in ("http_502", "http_503"):
+        status = 502 if kind == "http_502" else 503
+        text = "Bad Gateway" if status == 502 else "Service Unavailable"
+        resp = web.Response(
+            status=status, content_type="text/html",
+            text=f"<html><head><title>{status} {text}</title></head><body><center><h1>"
+                 f"{status} {text}</h1></center></body></html>\n")
+    elif kind in ("rate_limit_short", "rate_limit_long"):
+        cfg = st.faults.config
+        seconds = (cfg.short_retry_after if cfg else 1) if kind == "rate_limit_short" \
+            else (cfg.long_retry_after if cfg else 3600)
+        resp = problem_response(request, too_many(seconds))
+        headers["X-RateLimit-Remaining"] = "0"
+    elif kind == "token_expiry":
+        if ctx.token is not None:
+            st.tokens.kill(ctx.token.token)
+        resp = problem_response(request, unauthorized(True))
+    elif kind == "drop_before_response":
+        return drop(request)
+    else:  # pragma: no cover - every kind is handled
+        raise AssertionError(kind)
+    resp.headers.update(headers)
+    return resp
+
+
+def drop(request: web.Request) -> web.Response:
+    """Close the connection without answering (aiohttp then finds it closed)."""
+    request.app[STATE].stats.dropped += 1
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=DROPPED)
+
+
+async def _stall(request: web.Request) -> None:
+    st = request.app[STATE]
+    cfg = st.faults.config
+    seconds = cfg.stall_seconds if cfg is not None else 30.0
+    closing = st.closing
+    assert closing is not None
+    try:
+        async with asyncio.timeout(seconds):
+            await closing.wait()
+    except TimeoutError:
+        pass
+
+
+async def _late_fault(
+    request: web.Request, ctx: Ctx, resp: web.StreamResponse
+) -> web.StreamResponse:
+    st = request.app[STATE]
+    kind = ctx.fault
+    assert kind is not None
+    if not isinstance(resp, web.Response):  # pragma: no cover - handlers return Response
+        return resp
+    if kind == "repeat_record":
+        return resp  # the log-list handler applies it (nothing to repeat otherwise)
+    if kind == "drop_after_processing":
+        record_fault(request, ctx)
+        return drop(request)
+    body = resp.body if isinstance(resp.body, bytes) else b""
+    if kind == "malformed_link":
+        link = resp.headers.get("Link")
+        if link is None or resp.status >= 400:
+            return resp
+        variants = (
+            link.replace(">", "", 1),
+            link.replace("<", "").replace(">", ""),
+            link.replace('rel="next"', "rel=").replace('rel="previous"', "rel"),
+            '<<about:blank>>;;; rel="next, <' + link[:20],
+        )
+        resp.headers["Link"] = variants[len(st.fault_log) % len(variants)]
+        record_fault(request, ctx)
+        return resp
+    if kind in ("unknown_fields", "unknown_enum"):
+        if resp.status >= 400 or not body:
+            return resp
+        data = loads(body)
+        items = data if isinstance(data, list) else [data]
+        changed = False
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if kind == "unknown_fields":
+                item["x_simulator_extra"] = {"nested": [1, 2, {"deep": None}], "n": 1.5}
+                item["firmware_version"] = "2026.44.1"
+                changed = True
+            else:
+                for fld in ctx.op.enum_fields:
+                    if fld in item:
+                        item[fld] = UNKNOWN_ENUM_VALUES[fld]
+                        changed = True
+        if changed:
+            record_fault(request, ctx)
+            return replace_body(resp, dumps(data))
+        return resp
+    if kind == "truncated_json":
+        record_fault(request, ctx)
+        return replace_body(resp, body[: max(1, len(body) * 2 // 3)] if body else b"[")
+    if kind == "invalid_json":
+        record_fault(request, ctx)
+        return replace_body(
+            resp, b"<!DOCTYPE html><html><body><h1>Upstream hiccup</h1></body></html>")
+    if kind == "drop_mid_body":
+        record_fault(request, ctx)
+        st.stats.dropped += 1
+        stream = web.StreamResponse(status=resp.status, headers=resp.headers)
+        stream.content_type = resp.content_type
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        if len(body) > 1:
+            await stream.write(body[: len(body) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return stream
+    return resp

@@ -88,3 +88,25 @@ def bad_query(field_errors: Mapping[str, Sequence[str]], *, pagination: bool = F
 def not_found(detail: str = "Resource does not exist or cannot be accessed.") -> ProblemError:
     # The spec's 404 schema has no ``type``: clients must cope with its absence.
     return ProblemError(404, detail, title="Not found")
+
+
+def unauthorized(presented: bool) -> ProblemError:
+    """401: no credentials, or a token that is not (or no longer) valid."""
+    if presented:
+        return ProblemError(
+            401, "The access token is invalid, expired or revoked.", title="Unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
+        )
+    return ProblemError(
+        401, "Authentication credentials were not provided.", title="Unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="api"'},
+    )
+
+
+def too_many(retry_after: int) -> ProblemError:
+    """429 with ``Retry-After``."""
+    return ProblemError(
+        429, f"Request was rate limited. Try again in {retry_after} seconds",
+        title="Too Many Requests", type_=f"{PROBLEM_BASE}rate-limit-exceeded/",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -6,9 +6,11 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from evenergy_async.simulator import Simulator, SimulatorConfig
@@ -122,3 +124,36 @@ async def test_standalone_command_serves_until_interrupted(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) -> None:
+    """A caller's middleware sees every raw request and every final response: pipeline
+    refusals (401, 404, 429), injected faults and OAuth answers included."""
+    seen: list[tuple[str, int, str | None]] = []
+
+    @web.middleware
+    async def observe(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        resp = await handler(request)
+        seen.append((request.path, resp.status, resp.headers.get("EvEnergy-Version")))
+        return resp
+
+    cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=2, rate_limit=2)
+    async with Simulator(cfg, middlewares=[observe]) as sim:
+        base = sim.base_url
+        h = bearer(sim.user_token(0))
+        assert (await get_json(session, f"{base}/vehicles"))[0] == 401
+        assert (await get_json(session, f"{base}/nowhere", h))[0] == 404
+        sim.inject_fault("http_500", path="/v2/vehicles")
+        assert (await get_json(session, f"{base}/vehicles", h))[0] == 500
+        assert (await get_json(session, f"{base}/vehicles", h))[0] == 429
+        async with session.post(sim.token_url, data={"grant_type": "password"}) as resp:
+            assert resp.status == 400
+    assert seen == [
+        ("/v2/vehicles", 401, "2"),
+        ("/v2/nowhere", 404, "2"),
+        ("/v2/vehicles", 500, "2"),
+        ("/v2/vehicles", 429, "2"),
+        ("/o/token/", 400, "2"),
+    ]
