@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ._app import Simulator
 from ._config import SimulatorConfig
 from ._faults import FaultConfig
+from ._pages import DEFAULT_LINK_STYLE, LINK_STYLES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.0,
                    help="probability of a fault on log-list requests (default 0)")
     p.add_argument("--fault-seed", type=int, default=0, help="fault seed")
+    p.add_argument(
+        "--link-style", choices=sorted(LINK_STYLES), default=DEFAULT_LINK_STYLE,
+        help="how list answers spell their Link header (every spelling is legal; bodies are "
+             "the same): " + "; ".join(f"{k}: {v}" for k, v in LINK_STYLES.items()),
+    )
     return p
 
 
@@ -39,7 +45,7 @@ async def _serve(args: argparse.Namespace) -> None:
     config = SimulatorConfig(
         seed=args.seed, users=args.users, vehicles=args.vehicles, logs_per_kind=args.logs,
         rate_limit=args.rate_limit, rate_window=args.rate_window, latency=args.latency,
-        faults=faults,
+        faults=faults, link_style=args.link_style,
     )
     sim = Simulator(config)
     base = await sim.start(args.host, args.port)

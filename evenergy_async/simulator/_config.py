@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from ._faults import FaultConfig
+from ._pages import DEFAULT_LINK_STYLE, LINK_STYLES
 
 __all__ = ["SimulatorConfig", "SimulatorStats"]
 
@@ -31,6 +32,11 @@ def _check_logs(_inst: Any, _attr: Any, value: int | Mapping[str, int]) -> None:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _check_link_style(_inst: Any, _attr: Any, value: str) -> None:
+    if value not in LINK_STYLES:
+        raise ValueError(f"unknown link_style {value!r}; known: {sorted(LINK_STYLES)}")
 
 
 def _positive(_inst: Any, attr: Any, value: float) -> None:
@@ -66,6 +72,9 @@ class SimulatorConfig:
     delete_status: int = 204  # DELETE /vehicles/{id}: 204 (no body) or 200 (with a body)
     auth_code_ttl: float = 60.0  # seconds an authorization code lives
     max_cached_series: int = 0  # keep at most N generated (vehicle, kind) log series; 0 = all
+    #: how list answers spell their ``Link`` header: every legal spelling is available (see
+    #: ``LINK_STYLES`` in the README); bodies are the same whatever the spelling
+    link_style: str = attrs.field(default=DEFAULT_LINK_STYLE, validator=_check_link_style)
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ._http import DROPPED, dispatch, problem_response, replace_body
 from ._ops import ALL_GROUPS, OPERATIONS, UNKNOWN_ENUM_VALUES, Op
+from ._pages import DEFAULT_LINK_STYLE, LINK_STYLES, PAGE_LINKS, set_links
 from ._problems import PROBLEM_BASE, ProblemError, too_many, unauthorized
 from ._state import CTX, HEADERS, STATE, Ctx
 from ._wire import derive_unit, dumps, loads
@@ -48,6 +49,13 @@ FAULT_KINDS: tuple[str, ...] = (
     #                  by /o/token/ only: static user tokens cannot be refreshed)
 )
 
+#: Legal but unusual answers, injected like faults but only when named in ``kinds`` (weight
+#: 0 by default) or forced with ``Simulator.inject_fault``: a correct client shows no sign.
+EDGE_KINDS: tuple[str, ...] = (
+    "link_spelling",  # the Link header spelled another legal way (lists only; rotates
+    #                   through ``FaultConfig.link_styles``)
+)
+
 _ALWAYS = frozenset(
     {"http_500", "http_502", "http_503", "rate_limit_short", "rate_limit_long",
      "drop_before_response", "drop_after_processing", "stall"}
@@ -64,9 +72,10 @@ def _default_kinds() -> dict[str, float]:
 
 
 def _check_kinds(_inst: Any, _attr: Any, value: Mapping[str, float]) -> None:
-    unknown = set(value) - set(FAULT_KINDS)
+    unknown = set(value) - set(FAULT_KINDS) - set(EDGE_KINDS)
     if unknown:
-        raise ValueError(f"unknown fault kinds: {sorted(unknown)}; known: {FAULT_KINDS}")
+        raise ValueError(
+            f"unknown fault kinds: {sorted(unknown)}; known: {FAULT_KINDS + EDGE_KINDS}")
     if any(w < 0 for w in value.values()):
         raise ValueError("fault weights must be >= 0")
 
@@ -79,6 +88,14 @@ def _check_paths(_inst: Any, _attr: Any, value: frozenset[str]) -> None:
             f"unknown fault target {p!r}: use a group {sorted(ALL_GROUPS)}, an operationId, "
             "or a path prefix starting with '/'"
         )
+
+
+def _check_link_styles(_inst: Any, _attr: Any, value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError("link_styles must name at least one style")
+    unknown = set(value) - set(LINK_STYLES)
+    if unknown:
+        raise ValueError(f"unknown link styles {sorted(unknown)}; known: {sorted(LINK_STYLES)}")
 
 
 def _check_rate(_inst: Any, _attr: Any, value: float) -> None:
@@ -96,7 +113,10 @@ class FaultConfig:
     requests are eligible: groups (``log_lists`` (default), ``log_gets``, ``logs``,
     ``lists``, ``vehicles``, ``catalogue``, ``onboarding``, ``all`` (every ``/v2``
     operation), ``token`` (the token endpoint: only when named)), operationIds, or path
-    prefixes such as ``"/v2/vehicles/"``.
+    prefixes such as ``"/v2/vehicles/"``. ``kinds`` may also name an edge kind
+    (``EDGE_KINDS``: legal answers, off by default), e.g. ``{"link_spelling": 1.0}``;
+    ``link_styles``: the spellings ``link_spelling`` rotates through (every one but the
+    default by default).
     """
 
     rate: float = attrs.field(default=0.0, validator=_check_rate)
@@ -109,6 +129,10 @@ class FaultConfig:
     short_retry_after: int = 1
     long_retry_after: int = 3600
     max_faults: int | None = None  # stop injecting random faults after this many
+    link_styles: tuple[str, ...] = attrs.field(
+        default=tuple(k for k in LINK_STYLES if k != DEFAULT_LINK_STYLE),
+        converter=tuple, validator=_check_link_styles,
+    )
 
 
 @attrs.define(frozen=True)
@@ -136,7 +160,7 @@ def applicable(kind: str, op: Op, query: Mapping[str, str], refreshable_token: b
         return True
     if kind in _BODY:
         return op.has_body
-    if kind == "malformed_link":
+    if kind in ("malformed_link", "link_spelling"):
         return op.is_list
     if kind == "repeat_record":
         return op.is_log_list and "page_after" in query
@@ -160,8 +184,8 @@ class FaultInjector:
         self.random_faults = 0
 
     def force(self, kind: str, count: int, path: str | None) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS}")
+        if kind not in FAULT_KINDS and kind not in EDGE_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS + EDGE_KINDS}")
         if count < 1:
             raise ValueError("count must be >= 1")
         self._forced.append(_Forced(kind, count, path))
@@ -222,7 +246,7 @@ class FaultInjector:
 #: faults applied to the handler's answer; the others replace it
 _LATE_FAULTS = frozenset({"drop_after_processing", "drop_mid_body", "truncated_json",
                           "invalid_json", "malformed_link", "unknown_fields", "unknown_enum",
-                          "repeat_record"})
+                          "repeat_record", "link_spelling"})
 
 
 @web.middleware
@@ -342,10 +366,19 @@ async def _late_fault(
         record_fault(request, ctx)
         return drop(request)
     body = resp.body if isinstance(resp.body, bytes) else b""
-    if kind == "malformed_link":
-        link = resp.headers.get("Link")
-        if link is None or resp.status >= 400:
+    if kind == "link_spelling":
+        page = resp.get(PAGE_LINKS)
+        if page is None or resp.status >= 400:
             return resp
+        cfg = st.faults.config
+        styles = cfg.link_styles if cfg is not None else FaultConfig().link_styles
+        set_links(resp, page[0], page[1], styles[len(st.fault_log) % len(styles)])
+        record_fault(request, ctx)
+        return resp
+    if kind == "malformed_link":
+        if "Link" not in resp.headers or resp.status >= 400:
+            return resp
+        link = ", ".join(resp.headers.popall("Link"))
         variants = (
             link.replace(">", "", 1),
             link.replace("<", "").replace(">", ""),

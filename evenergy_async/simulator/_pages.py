@@ -84,17 +84,60 @@ def link_urls(
     return prev_url, next_url
 
 
-def link_lines(prev_url: str, next_url: str) -> list[str]:
-    """The ``Link`` header line(s) naming the previous and next pages."""
-    return [f'<{prev_url}>; rel="previous", <{next_url}>; rel="next"']
+#: Every legal spelling of the ``Link`` header the simulator can send (RFC 8288, RFC 9110
+#: section 5.3: several field lines mean the same as one comma-joined line).
+LINK_STYLES: dict[str, str] = {
+    "joined": 'one line: <prev>; rel="previous", <next>; rel="next" (the default)',
+    "lines": "one field line per relation, previous first",
+    "lines_next_first": "one field line per relation, next first",
+    "unquoted": "unquoted relation types: rel=previous, rel=next",
+    "multi_rel": 'several relation types in one rel: rel="prev previous", rel="nofollow next"',
+    "param_order": 'other parameters before rel: <next>; type="application/json"; rel="next"',
+    "odd_whitespace": "tabs and spaces wherever the grammar allows them (around ; , and =)",
+    "upper_case": 'upper-case parameter names: REL="next"',
+}
+DEFAULT_LINK_STYLE = "joined"
+
+
+def link_lines(prev_url: str, next_url: str, style: str = DEFAULT_LINK_STYLE) -> list[str]:
+    """The ``Link`` field line(s) naming the previous and next pages, spelled ``style``."""
+    p, n = prev_url, next_url
+    if style == "lines":
+        return [f'<{p}>; rel="previous"', f'<{n}>; rel="next"']
+    if style == "lines_next_first":
+        return [f'<{n}>; rel="next"', f'<{p}>; rel="previous"']
+    if style == "unquoted":
+        return [f"<{p}>; rel=previous, <{n}>; rel=next"]
+    if style == "multi_rel":
+        return [f'<{p}>; rel="prev previous", <{n}>; rel="nofollow next"']
+    if style == "param_order":
+        return [f'<{p}>; title="previous page"; rel="previous", '
+                f'<{n}>; type="application/json"; rel="next"; title="next page"']
+    if style == "odd_whitespace":
+        return [f'<{p}>;rel="previous"\t ,  <{n}> ;\trel = "next"  ']
+    if style == "upper_case":
+        return [f'<{p}>; REL="previous", <{n}>; Rel="next"']
+    return [f'<{p}>; rel="previous", <{n}>; rel="next"']
+
+
+#: the previous and next URLs of a paged response (so a fault can spell its Link anew)
+PAGE_LINKS: web.ResponseKey[tuple[str, str]] = web.ResponseKey("evenergy_simulator_links")
+
+
+def set_links(resp: web.StreamResponse, prev_url: str, next_url: str, style: str) -> None:
+    """Replace the response's ``Link`` field lines with ``style``'s spelling."""
+    resp.headers.popall("Link", None)
+    for line in link_lines(prev_url, next_url, style):
+        resp.headers.add("Link", line)
+    resp[PAGE_LINKS] = (prev_url, next_url)
 
 
 def paged_response(
     request: web.Request, body: bytes, prev_url: str, next_url: str
 ) -> web.Response:
+    """A page: ``body`` and its ``Link`` (spelled as ``SimulatorConfig.link_style``)."""
     resp = bytes_response(body)
-    for line in link_lines(prev_url, next_url):
-        resp.headers.add("Link", line)
+    set_links(resp, prev_url, next_url, request.app[STATE].config.link_style)
     return resp
 
 
