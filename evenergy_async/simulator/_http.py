@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -54,9 +56,22 @@ def replace_body(resp: web.Response, body: bytes) -> web.Response:
     return new
 
 
-def problem_response(request: web.Request, exc: ProblemError) -> web.Response:
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def instance_url(request: web.Request) -> str | None:
+    """The problem's ``instance``: the request's URL as sent (percent-encoded, no query), so
+    a URI (``format: uri``) whatever the path held."""
     origin = request.app[STATE].origin
-    instance = f"{origin}{request.path}" if origin else None
+    if not origin:
+        return None
+    raw = request.raw_path.partition("?")[0].partition("#")[0]
+    path = _STRAY_PERCENT.sub("%25", quote(raw, safe="/%:@!$&'()*+,;=-._~"))
+    return f"{origin}{path}"
+
+
+def problem_response(request: web.Request, exc: ProblemError) -> web.Response:
+    instance = instance_url(request)
     return web.Response(
         body=dumps(exc.body(instance)), status=exc.status, content_type=PROBLEM,
         headers=exc.headers or None,
