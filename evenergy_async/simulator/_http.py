@@ -113,15 +113,19 @@ def vehicle_of(request: web.Request, ctx: Ctx) -> Vehicle:
     return v
 
 
-async def read_body(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request's JSON object body (400 problem otherwise)."""
+async def read_body(request: web.Request, *, required: bool = False) -> dict[str, Any]:
+    """The request's JSON object body (400 problem otherwise).
+
+    An absent (or blank) body reads as ``{}`` unless the spec marks the operation's
+    ``requestBody`` ``required: true`` (``required``): then it is a 400.
+    """
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ProblemError(413, "The request body is too large.",
                            title="Payload Too Large") from None
     if not raw.strip():
-        if allow_empty:
+        if not required:
             return {}
         raise ProblemError(400, "A JSON object body is required.", title="Invalid body",
                            type_=f"{PROBLEM_BASE}parse-error/")

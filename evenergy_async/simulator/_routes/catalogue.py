@@ -127,7 +127,7 @@ async def create_model(request: web.Request) -> web.StreamResponse:
 async def patch_model(request: web.Request) -> web.StreamResponse:
     data = request.app[STATE].data
     model = data.models_by_id[_model(request)]
-    b = Body(await read_body(request, allow_empty=True), "update-vehicle-model")
+    b = Body(await read_body(request), "update-vehicle-model")
     conn = b.enum("default_connector_type", cat.CONNECTOR_TYPES, nullable=True)
     b.check()
     if conn is not MISSING:
@@ -193,7 +193,7 @@ def _connector_fields(b: Body, create: bool) -> dict[str, Any]:
 async def create_model_connector(request: web.Request) -> web.StreamResponse:
     data = request.app[STATE].data
     mid = _model(request)
-    b = Body(await read_body(request), "create-vehicle-model-connector")
+    b = Body(await read_body(request, required=True), "create-vehicle-model-connector")
     region = b.enum("region", cat.REGIONS, required=True)
     fields = _connector_fields(b, True)
     if region is not MISSING and (mid, region) in data.connectors:
@@ -218,7 +218,7 @@ async def patch_model_connector(request: web.Request) -> web.StreamResponse:
     row = data.connectors.get((mid, region))
     if row is None:
         raise not_found("No connector for this region.")
-    b = Body(await read_body(request, allow_empty=True), "update-vehicle-model-connector")
+    b = Body(await read_body(request), "update-vehicle-model-connector")
     fields = _connector_fields(b, False)
     if "region" in b.data and b.data["region"] != region:
         b.error("region", "This field cannot be changed.")

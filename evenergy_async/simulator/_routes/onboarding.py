@@ -151,7 +151,7 @@ async def onboarding_link(request: web.Request) -> web.StreamResponse:
             "client credentials.", title="User required",
             type_=f"{PROBLEM_BASE}evenergy-user-required/",
         )
-    b = Body(await read_body(request), "onboarding-link")
+    b = Body(await read_body(request, required=True), "onboarding-link")
     b.str_("email", required=True, email=True)
     make = b.str_("make", required=True)
     if make is not MISSING and make not in data.makes_by_id:

@@ -118,7 +118,7 @@ async def get_connectors(request: web.Request) -> web.StreamResponse:
 async def patch_connectors(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
     v = vehicle_of(request, request[CTX])
-    b = Body(await read_body(request, allow_empty=True), "update-vehicle-connectors")
+    b = Body(await read_body(request), "update-vehicle-connectors")
     native = b.enum("native_connector", cat.CONNECTOR_TYPES, nullable=True)
     adaptors = b.enum_list("adaptors", cat.CONNECTOR_TYPES)
     b.check()
@@ -148,7 +148,7 @@ async def get_soc(request: web.Request) -> web.StreamResponse:
 async def patch_soc(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
     v = vehicle_of(request, request[CTX])
-    b = Body(await read_body(request, allow_empty=True), "update-vehicle-state-of-charge")
+    b = Body(await read_body(request), "update-vehicle-state-of-charge")
     pct = b.int_("state_of_charge_percentage", nullable=True, minimum=0, maximum=100)
     b.check()
     if pct is None:
@@ -168,7 +168,7 @@ async def get_vpp(request: web.Request) -> web.StreamResponse:
 async def reconnect(request: web.Request) -> web.StreamResponse:
     st = request.app[STATE]
     v = vehicle_of(request, request[CTX])
-    await read_body(request, allow_empty=True)  # readOnly fields only: ignored
+    await read_body(request)  # readOnly fields only: ignored
     if v.integrated == "UNINTEGRATED":
         raise ProblemError(
             400, "This vehicle has no integration to reconnect.", title="Not integrated",
