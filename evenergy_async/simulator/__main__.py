@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="probability of a fault on log-list requests (default 0)")
     p.add_argument("--fault-seed", type=int, default=0, help="fault seed")
     p.add_argument(
+        "--public-url", default=None, metavar="URL",
+        help="the base URL clients use when it is not this listener (a reverse proxy, a "
+             "container's published port), e.g. https://sim.example/api/v2: every Link, url "
+             "field and problem instance names it; OAuth endpoints are under its parent",
+    )
+    p.add_argument(
         "--link-style", choices=sorted(LINK_STYLES), default=DEFAULT_LINK_STYLE,
         help="how list answers spell their Link header (every spelling is legal; bodies are "
              "the same): " + "; ".join(f"{k}: {v}" for k, v in LINK_STYLES.items()),
@@ -40,17 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _config(args: argparse.Namespace) -> SimulatorConfig:
     faults = FaultConfig(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
-    config = SimulatorConfig(
+    return SimulatorConfig(
         seed=args.seed, users=args.users, vehicles=args.vehicles, logs_per_kind=args.logs,
         rate_limit=args.rate_limit, rate_window=args.rate_window, latency=args.latency,
-        faults=faults, link_style=args.link_style,
+        faults=faults, link_style=args.link_style, public_url=args.public_url,
     )
+
+
+async def _serve(args: argparse.Namespace, config: SimulatorConfig) -> None:
     sim = Simulator(config)
     base = await sim.start(args.host, args.port)
     try:
         print(f"ev.energy simulator serving {base}", flush=True)
+        if sim.listen_url != base:
+            print(f"  listening on:    {sim.listen_url}")
         print(f"  token endpoint:  {sim.token_url}")
         print(f"  client_id:       {sim.client_id}")
         print(f"  client_secret:   {sim.client_secret}")
@@ -72,9 +83,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        parser.error(str(exc))  # one line, exit status 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, config))
     print("simulator stopped", file=sys.stderr)
     return 0
 

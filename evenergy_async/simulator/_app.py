@@ -37,6 +37,7 @@ class Simulator:
         self._app = init_app(self.config, middlewares=middlewares)
         self._state = self._app[STATE]
         self._runner: web.AppRunner | None = None
+        self._listen: URL | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ public API
@@ -54,9 +55,18 @@ class Simulator:
 
     @property
     def base_url(self) -> URL:
+        """Where clients reach the API: ``public_url`` if set (known before start), else
+        the listener."""
         if self._state.base is None:
             raise RuntimeError("the simulator is not started: use start() or `async with`")
         return self._state.base
+
+    @property
+    def listen_url(self) -> URL:
+        """The listener's own base URL (``base_url`` unless ``public_url`` is set)."""
+        if self._listen is None:
+            raise RuntimeError("the simulator is not started: use start() or `async with`")
+        return self._listen
 
     @property
     def origin(self) -> URL:
@@ -64,7 +74,8 @@ class Simulator:
 
     @property
     def token_url(self) -> URL:
-        return self.origin / "o" / "token" / ""
+        _ = self.base_url  # started (or public)
+        return URL(self._state.public("/o/token/"))
 
     @property
     def client_id(self) -> str:
@@ -156,7 +167,9 @@ class Simulator:
             raise
         self._runner = runner
         url_host = f"[{host}]" if ":" in host else host
-        self._state.set_base(f"http://{url_host}:{bound[1]}{BASE_PATH}")
+        self._listen = URL(f"http://{url_host}:{bound[1]}{BASE_PATH}")
+        if self.config.public_url is None:
+            self._state.set_base(str(self._listen))
         if self.config.precompute_pages:
             precompute(self._state)
         return self.base_url

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+from yarl import URL
 
 from ._faults import FaultConfig
 from ._pages import DEFAULT_LINK_STYLE, LINK_STYLES
@@ -37,6 +38,22 @@ def _aware(value: datetime) -> datetime:
 def _check_link_style(_inst: Any, _attr: Any, value: str) -> None:
     if value not in LINK_STYLES:
         raise ValueError(f"unknown link_style {value!r}; known: {sorted(LINK_STYLES)}")
+
+
+def _public_url(value: str | None) -> str | None:
+    """Normalise ``public_url``: absolute http(s), no query or fragment, ``/v2`` by default."""
+    if value is None:
+        return None
+    try:
+        url = URL(str(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"public_url is not a URL: {value!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"public_url must be an absolute http(s) URL, got {value!r}")
+    if url.query_string or url.fragment or url.user or url.password:
+        raise ValueError("public_url must not carry a query, a fragment or credentials")
+    text = str(url).rstrip("/")
+    return text if url.path.strip("/") else text + "/v2"
 
 
 def _positive(_inst: Any, attr: Any, value: float) -> None:
@@ -75,6 +92,11 @@ class SimulatorConfig:
     #: how list answers spell their ``Link`` header: every legal spelling is available (see
     #: ``LINK_STYLES`` in the README); bodies are the same whatever the spelling
     link_style: str = attrs.field(default=DEFAULT_LINK_STYLE, validator=_check_link_style)
+    #: where clients reach the API when that is not the listener itself (a reverse proxy, a
+    #: container's published port): every ``Link``, ``url`` field, ``Location`` and problem
+    #: ``instance`` names it. The base URL, e.g. ``https://sim.example/api/v2`` (a bare origin
+    #: gets ``/v2``); the OAuth endpoints are then under its parent (``.../api/o/token/``).
+    public_url: str | None = attrs.field(default=None, converter=_public_url)
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:

@@ -62,12 +62,11 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 def instance_url(request: web.Request) -> str | None:
     """The problem's ``instance``: the request's URL as sent (percent-encoded, no query), so
     a URI (``format: uri``) whatever the path held."""
-    origin = request.app[STATE].origin
-    if not origin:
+    st = request.app[STATE]
+    if st.base is None:
         return None
     raw = request.raw_path.partition("?")[0].partition("#")[0]
-    path = _STRAY_PERCENT.sub("%25", quote(raw, safe="/%:@!$&'()*+,;=-._~"))
-    return f"{origin}{path}"
+    return st.public(_STRAY_PERCENT.sub("%25", quote(raw, safe="/%:@!$&'()*+,;=-._~")))
 
 
 def problem_response(request: web.Request, exc: ProblemError) -> web.Response:

@@ -143,8 +143,7 @@ def paged_response(
 
 def api_url(request: web.Request, path: str) -> str:
     """The public URL of ``path`` (relative to the API base) followed by ``?``."""
-    st = request.app[STATE]
-    return f"{st.origin}{BASE_PATH}{path}?"
+    return request.app[STATE].public(BASE_PATH + path) + "?"
 
 
 def links(
@@ -242,7 +241,7 @@ def log_page(
             -neg[sl.end] + 1)
     keep = [*extra_keep, ("page_size", str(size))]
     prev_url, next_url = link_urls(
-        f"{st.origin}{path}?", keep,
+        st.public(path) + "?", keep,
         ("page_before", prev) if prev else None, ("page_after", nxt) if nxt else None,
     )
     return body, prev_url, next_url

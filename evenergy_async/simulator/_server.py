@@ -97,6 +97,8 @@ def new_state(config: SimulatorConfig) -> State:
         token = "simu" + derive_token(config.seed, "user-token", i, length=36)
         st.tokens.add_static(token, uid)
         st.user_tokens.append(token)
+    if config.public_url is not None:
+        st.set_base(config.public_url)
     return st
 
 

@@ -46,12 +46,23 @@ class State:
     origin: str = ""
     closing: asyncio.Event | None = None
 
+    base_text: str = ""  # str(base), no trailing slash
+    root_text: str = ""  # the base's parent (the OAuth endpoints' root), no trailing slash
+
     def set_base(self, base: str) -> None:
         """Point every served URL (bodies, ``Link``, problem ``instance``) at ``base``."""
         self.base = URL(base)
         self.origin = str(self.base.origin())
+        self.base_text = str(self.base).rstrip("/")
+        self.root_text = str(self.base.parent).rstrip("/")
         self.data.rebase(base)
         self.pages.clear()
+
+    def public(self, path: str) -> str:
+        """The URL clients use for a path this server serves (``/v2/...`` or ``/o/...``)."""
+        if path == BASE_PATH or path.startswith(BASE_PATH + "/"):
+            return self.base_text + path[len(BASE_PATH):]
+        return self.root_text + path
 
     @property
     def client_id(self) -> str:
