@@ -101,7 +101,7 @@ class Paginator(Generic[T]):
     def _decode(self, response: Response) -> tuple[Page[T], URL | None]:
         url = response.url
         try:
-            links = parse_link_header(", ".join(response.headers.getall("Link", ())) or None)
+            links = parse_link_header(response.headers.getall("Link", ()))
         except ValueError as exc:
             err = decode_error(str(exc), method="GET", url=url, status=response.status, path="headers.Link")
             err.transient = True

@@ -15,7 +15,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -214,35 +214,107 @@ def encode_json(data: Any) -> bytes:
 # ---------------------------------------------------------------------------
 # Link header (RFC 8288)
 
-_LINK_PART: Final = re.compile(r'\s*<([^<>"\s]*)>\s*((?:;\s*[^;,]+?\s*=\s*(?:"[^"]*"|[^;,"]*)\s*)*)(?:,|$)')
-_LINK_PARAM: Final = re.compile(r';\s*([^;,=\s]+)\s*=\s*(?:"([^"]*)"|([^;,"\s]*))')
+_OWS: Final = frozenset(" \t\r\n")
+# RFC 9110 tchar: the characters of a parameter name (``title*`` included)
+_TCHAR: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """Map each ``rel`` to its target. Raise ``ValueError`` if the header is malformed.
+def parse_link_header(value: str | Iterable[str] | None) -> dict[str, str]:
+    """Map each relation type (lower-cased) to its target. Raise ``ValueError`` if malformed.
+
+    ``value`` is one ``Link`` field value or every ``Link`` header line of a response: several
+    lines mean the same as one comma-joined line (RFC 9110 §5.3), so pass them all
+    (``headers.getall("Link", ())``). Every RFC 8288 spelling is read: quoted or unquoted
+    ``rel``, several relation types in one ``rel`` (``rel="next last"``), parameters in any
+    order, any whitespace, parameter names in any case, quoted-string escapes, empty list
+    elements. The first link of a relation type wins; later ``rel`` parameters of one link are
+    ignored (RFC 8288 §3.3).
 
     A malformed header must not be read as "no next page": that would silently end a
     listing early, so it is an error the caller can retry.
     """
-    if value is None or not value.strip():
+    if value is None:
         return {}
-    fast = _parse_simple_links(value)
+    text = value if isinstance(value, str) else ", ".join(value)
+    if not text.strip():
+        return {}
+    fast = _parse_simple_links(text)
     if fast is not None:
         return fast
+    return _parse_links(text)
+
+
+def _malformed(text: str, pos: int) -> ValueError:
+    return ValueError(f"malformed Link header near {text[pos:pos + 40]!r}")
+
+
+def _parse_links(text: str) -> dict[str, str]:
+    """The RFC 8288 ``#link-value`` grammar, read with a cursor (no backtracking)."""
     links: dict[str, str] = {}
-    pos = 0
-    text = value.strip()
-    while pos < len(text):
-        m = _LINK_PART.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"malformed Link header near {text[pos:pos + 40]!r}")
-        target, params = m.group(1).strip(), m.group(2)
-        for pm in _LINK_PARAM.finditer(params):
-            if pm.group(1).lower() == "rel":
-                for rel in (pm.group(2) if pm.group(2) is not None else pm.group(3) or "").split():
-                    links.setdefault(rel.lower(), target)
-        pos = m.end()
-    return links
+    n = len(text)
+    i = 0
+
+    def skip(i: int) -> int:
+        while i < n and text[i] in _OWS:
+            i += 1
+        return i
+
+    while True:
+        i = skip(i)
+        while i < n and text[i] == ",":  # empty list elements are legal
+            i = skip(i + 1)
+        if i >= n:
+            return links
+        if text[i] != "<":
+            raise _malformed(text, i)
+        close = text.find(">", i + 1)
+        if close < 0:
+            raise _malformed(text, i)
+        target = text[i + 1 : close].strip()
+        i = close + 1
+        rels: list[str] | None = None
+        while True:  # *( OWS ";" OWS link-param ), up to "," or the end
+            i = skip(i)
+            if i >= n or text[i] == ",":
+                break
+            if text[i] != ";":
+                raise _malformed(text, i)
+            i = skip(i + 1)
+            j = i
+            while j < n and text[j] in _TCHAR:
+                j += 1
+            name = text[i:j].lower()
+            if not name:
+                if j >= n or text[j] in ";,":  # an empty parameter ("; ;"): nothing to read
+                    i = j
+                    continue
+                raise _malformed(text, i)
+            i = skip(j)
+            param: str | None = None
+            if i < n and text[i] == "=":
+                i = skip(i + 1)
+                if i < n and text[i] == '"':
+                    chars: list[str] = []
+                    i += 1
+                    while i < n and text[i] != '"':
+                        if text[i] == "\\" and i + 1 < n:
+                            i += 1
+                        chars.append(text[i])
+                        i += 1
+                    if i >= n:
+                        raise _malformed(text, i - len(chars) - 1)
+                    i += 1
+                    param = "".join(chars)
+                else:
+                    j = i
+                    while j < n and text[j] not in ";," and text[j] not in _OWS and text[j] != '"':
+                        j += 1
+                    param = text[i:j]
+                    i = j
+            if name == "rel" and rels is None:
+                rels = (param or "").split()
+        for rel in rels or ():
+            links.setdefault(rel.lower(), target)
 
 
 _SIMPLE_LINK: Final = re.compile(r'\s*<([^<>"\s]*)>;\s*rel="([a-z]+)"\s*(?:,|$)')

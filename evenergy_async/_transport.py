@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
 import aiohttp
@@ -42,8 +42,14 @@ class Response:
 
     @classmethod
     def build(
-        cls, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None, *, url: URL | str = ""
+        cls,
+        status: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        *,
+        url: URL | str = "",
     ) -> Response:
+        """A response for ``MockTransport`` handlers; ``headers`` as pairs may repeat a name."""
         return cls(status, CIMultiDictProxy(CIMultiDict(headers or {})), body, URL(str(url)))
 
 
