@@ -96,7 +96,8 @@ class Paginator(Generic[T]):
         it back as is), or None at the end. One request with the client's retries; no loop
         detection across calls (:meth:`pages` has it): the caller follows the links.
         """
-        return await self._client.call("GET", self._start if url is None else url, self._decode, auth=self._auth)
+        target = self._start if url is None else self._check_origin(str(url), self._start)
+        return await self._client.call("GET", target, self._decode, auth=self._auth)
 
     def _decode(self, response: Response) -> tuple[Page[T], URL | None]:
         url = response.url
@@ -114,7 +115,9 @@ class Paginator(Generic[T]):
         target = next_link(links)
         if target is None and self._page_numbers and "Link" not in response.headers:
             target = self._next_page_number(url, len(items))
-        nxt = self._check_origin(target, url) if target is not None else None
+        # resolved here, checked against the API origin only when it is requested: a refused
+        # link must not lose the page in hand
+        nxt = self._resolve(target, url) if target is not None else None
         previous = links.get("previous")
         page = Page(
             items=items,
@@ -134,10 +137,13 @@ class Paginator(Generic[T]):
         page = int(float(url.query.get("page", "1")))
         return str(url.update_query(page=str(page + 1)))
 
-    def _check_origin(self, target: str, current: URL) -> URL:
+    @staticmethod
+    def _resolve(target: str, current: URL) -> URL:
         url = URL(target, encoded=True)
-        if not url.is_absolute():
-            url = current.join(url)
+        return url if url.is_absolute() else current.join(url)
+
+    def _check_origin(self, target: str, current: URL) -> URL:
+        url = self._resolve(target, current)
         if not self._client.same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",

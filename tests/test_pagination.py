@@ -104,14 +104,36 @@ async def test_loop_is_detected(server: ScriptedServer) -> None:
 
 
 async def test_foreign_origin_is_refused_and_never_requested(server: ScriptedServer) -> None:
-    server.script(LOGS, page([log(1)], "https://evil.example/v2/steal?x=1"))
+    server.script(LOGS, page([log(2), log(1)], "https://evil.example/v2/steal?x=1"))
     async with client_for(server) as client:
         got: list[Any] = []
         with pytest.raises(PaginationError, match="another origin"):
             async for item in client.command_logs.list(VID):
                 got.append(item)
-    assert len(got) == 0  # the page is refused whole before its items are handed out
+    assert len(got) == 2  # the page in hand is delivered; only the next request is refused
     assert server.count(LOGS) == 1
+
+
+async def test_foreign_origin_keeps_the_page_and_refuses_only_its_next(server: ScriptedServer) -> None:
+    server.script(LOGS, page([log(2), log(1)], "https://evil.example/v2/steal?x=1"))
+    async with client_for(server) as client:
+        paginator = client.command_logs.list(VID)
+        pages = paginator.pages()
+        first = await anext(pages)
+        assert [i.logged_at.second for i in first.items if i.logged_at] == [2, 1]
+        assert first.next_url == "https://evil.example/v2/steal?x=1"
+        with pytest.raises(PaginationError, match="another origin") as info:
+            await anext(pages)
+    assert "evil.example" not in (info.value.url or "")  # the error names where we were
+    assert server.count(LOGS) == 1
+
+
+async def test_relative_next_link_is_resolved_against_the_page(server: ScriptedServer) -> None:
+    server.script(LOGS, page([log(2)], "command_logs?page_after=x"), page([log(1)], None))
+    async with client_for(server) as client:
+        items = [i async for i in client.command_logs.list(VID)]
+    assert len(items) == 2
+    assert server.seen[1].path == LOGS and server.seen[1].query == {"page_after": "x"}
 
 
 async def test_resume_refuses_foreign_origin(server: ScriptedServer) -> None:
