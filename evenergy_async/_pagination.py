@@ -76,6 +76,7 @@ class Paginator(Generic[T]):
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         seen: set[str] = set()
         url: URL | None = self._start
+        previous: Page[T] | None = None
         while url is not None:
             key = str(url)
             if key in seen:
@@ -86,7 +87,14 @@ class Paginator(Generic[T]):
                 )
             seen.add(key)
             page, url = await self._fetch_page(url)
+            if self._page_numbers and previous is not None and page.items and page.items == previous.items:
+                raise PaginationError(
+                    "pagination loop: the server sent the same page again (does it ignore page=N?)",
+                    method="GET",
+                    url=redact_url(page.url),
+                )
             self.next_url = page.next_url
+            previous = page
             yield page
 
     async def _fetch_page(self, url: URL | None = None) -> tuple[Page[T], URL | None]:
@@ -113,8 +121,13 @@ class Paginator(Generic[T]):
         except ResponseDecodeError as exc:
             raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
         target = next_link(links)
-        if target is None and self._page_numbers and "Link" not in response.headers:
-            target = self._next_page_number(url, len(items))
+        if self._page_numbers:
+            # page=N: an empty or short page is the last, whatever the links say; without a
+            # Link header the next page is the next number
+            if self._is_last_numbered(url, len(items)):
+                target = None
+            elif "Link" not in response.headers:
+                target = self._next_page_number(url)
         # resolved here, checked against the API origin only when it is requested: a refused
         # link must not lose the page in hand
         nxt = self._resolve(target, url) if target is not None else None
@@ -130,11 +143,19 @@ class Paginator(Generic[T]):
         return page, nxt
 
     @staticmethod
-    def _next_page_number(url: URL, count: int) -> str | None:
-        size = int(url.query.get("page_size", "25"))
-        if count < size:
-            return None
-        page = int(float(url.query.get("page", "1")))
+    def _is_last_numbered(url: URL, count: int) -> bool:
+        try:
+            size = int(url.query.get("page_size", "25"))
+        except ValueError:
+            size = 25
+        return count == 0 or count < size
+
+    @staticmethod
+    def _next_page_number(url: URL) -> str:
+        try:
+            page = int(float(url.query.get("page", "1")))
+        except ValueError:
+            page = 1
         return str(url.update_query(page=str(page + 1)))
 
     @staticmethod

@@ -16,6 +16,33 @@ VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
 LOGS = f"/v2/vehicles/{VID}/command_logs"
 
 
+MODEL = "vmod01HSBR8Z36GD7A46K7M4R12VG0"
+CONNECTORS = f"/v2/vehicle_models/{MODEL}/connectors"
+
+
+def connector(i: int) -> dict[str, Any]:
+    return {
+        "url": f"u{i}", "vehicle_model": "m", "region": "EUROPE", "connector_type": "CCS",
+        "source": None, "confidence": None, "verified_at": None, "updated_at": "2026-11-01T00:00:00Z",
+    }
+
+
+def numbered(pages: dict[int, list[int]], *, link: bool, default: list[int] | None = None) -> Any:
+    """page=N -> those connectors; a page number not in ``pages`` gets ``default`` (a server
+    ignoring the number) or an empty list. With ``link``, a Link to page N+1 is always sent."""
+
+    def act(request: web.Request) -> web.StreamResponse:
+        n = int(request.query.get("page", "1"))
+        items = pages.get(n, default if default is not None else [])
+        headers = {}
+        if link:
+            nxt = request.url.update_query(page=str(n + 1))
+            headers["Link"] = f'<about:blank>; rel="previous", <{nxt}>; rel="next"'
+        return web.json_response([connector(i) for i in items], headers=headers)
+
+    return act
+
+
 def log(i: int) -> dict[str, Any]:
     return {
         "url": f"https://api.ev.energy/v2/vehicles/{VID}/command_logs/2026-11-01T00:00:{i:02d}.000000Z",
@@ -163,19 +190,9 @@ async def test_page_carries_rate_limit(server: ScriptedServer) -> None:
 
 
 async def test_page_number_fallback_without_link(server: ScriptedServer) -> None:
-    path = "/v2/vehicle_models/vmod01HSBR8Z36GD7A46K7M4R12VG0/connectors"
-    conn = {
-        "url": "u", "vehicle_model": "m", "region": "EUROPE", "connector_type": "CCS",
-        "source": None, "confidence": None, "verified_at": None, "updated_at": "2026-11-01T00:00:00Z",
-    }
-
-    def numbered(request: web.Request) -> web.StreamResponse:
-        n = int(request.query.get("page", "1"))
-        return web.json_response([conn, conn] if n < 3 else [conn])
-
-    server.always(path, numbered)
+    server.always(CONNECTORS, numbered({1: [1, 2], 2: [3, 4], 3: [5]}, link=False))
     async with client_for(server) as client:
-        items = [c async for c in client.vehicle_models.list_connectors("vmod01HSBR8Z36GD7A46K7M4R12VG0", page_size=2)]
+        items = [c async for c in client.vehicle_models.list_connectors(MODEL, page_size=2)]
     assert len(items) == 5
     assert [s.query.get("page") for s in server.seen] == [None, "2", "3"]
 
@@ -186,3 +203,43 @@ async def test_bad_page_size_sends_nothing(server: ScriptedServer) -> None:
             with pytest.raises(ValueError):
                 client.command_logs.list(VID, page_size=bad)
     assert server.seen == []
+
+
+
+@pytest.mark.parametrize("link", [False, True])
+async def test_page_numbers_a_server_ignoring_page_is_an_error_not_a_hang(server: ScriptedServer, link: bool) -> None:
+    server.always(CONNECTORS, numbered({}, link=link, default=[1, 2]))
+    got: list[Any] = []
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="same page"):
+            async for c in client.vehicle_models.list_connectors(MODEL, page_size=2):
+                got.append(c)
+    assert len(got) == 2  # the first page was delivered
+    assert server.count(CONNECTORS) == 2
+
+
+@pytest.mark.parametrize("link", [False, True])
+async def test_page_numbers_stop_on_an_empty_page(server: ScriptedServer, link: bool) -> None:
+    server.always(CONNECTORS, numbered({1: [1, 2], 2: [3, 4]}, link=link))
+    async with client_for(server) as client:
+        items = [c async for c in client.vehicle_models.list_connectors(MODEL, page_size=2)]
+    assert [c.url for c in items] == ["u1", "u2", "u3", "u4"]
+    assert [s.query.get("page") for s in server.seen] == [None, "2", "3"]
+
+
+@pytest.mark.parametrize("link", [False, True])
+async def test_page_numbers_stop_on_a_short_page(server: ScriptedServer, link: bool) -> None:
+    server.always(CONNECTORS, numbered({1: [1, 2], 2: [3]}, link=link, default=[3]))
+    async with client_for(server) as client:
+        items = [c async for c in client.vehicle_models.list_connectors(MODEL, page_size=2)]
+    assert [c.url for c in items] == ["u1", "u2", "u3"]
+    assert server.count(CONNECTORS) == 2
+
+
+async def test_page_numbers_a_server_repeating_its_last_full_page(server: ScriptedServer) -> None:
+    server.always(CONNECTORS, numbered({1: [1, 2], 2: [3, 4]}, link=True, default=[3, 4]))
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="same page"):
+            async for _ in client.vehicle_models.list_connectors(MODEL, page_size=2):
+                pass
+    assert server.count(CONNECTORS) == 3
