@@ -138,6 +138,17 @@ class _Service:
         )
 
 
+def _one_string(name: str, value: object) -> str | None:
+    """A parameter the spec declares as one string: a list (or anything else) is refused before sending."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one string here, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
 def _vehicle(vehicle_id: str) -> str:
     return validate_id("vehicle", vehicle_id)
 
@@ -156,9 +167,13 @@ class Vehicles(_Service):
         params = query(page_size=_page_size(page_size), expand=expand, page_after=page_after, page_before=page_before)
         return self._list(self._url("vehicles"), m.Vehicle, params)
 
-    async def create(self, body: m.VehicleCreate, *, expand: Sequence[str] | None = None) -> m.Vehicle:
-        """Create an unintegrated vehicle (a client-credentials token needs ``as_user``)."""
-        return await self._call("POST", self._url("vehicles"), m.Vehicle, body=body, params=query(expand=expand))
+    async def create(self, body: m.VehicleCreate, *, expand: str | None = None) -> m.Vehicle:
+        """Create an unintegrated vehicle (a client-credentials token needs ``as_user``).
+
+        ``expand`` is one field name (the spec declares one string here, not a list).
+        """
+        params = query(expand=_one_string("expand", expand))
+        return await self._call("POST", self._url("vehicles"), m.Vehicle, body=body, params=params)
 
     async def get(self, vehicle_id: str, *, expand: Sequence[str] | None = None) -> m.Vehicle:
         url = self._url("vehicles", _vehicle(vehicle_id))

@@ -105,6 +105,19 @@ async def test_vehicle_create_update_delete(sim: Simulator, client: EvEnergyClie
         await client.vehicles.delete(created.id)
 
 
+async def test_vehicle_create_expand_is_one_string(sim: Simulator, client: EvEnergyClient) -> None:
+    body = VehicleCreate(model=str(sim.data.models[0]["url"]), battery_size_watt_hours=64000)
+    created = await client.vehicles.create(body, expand="trim")
+    assert not isinstance(created.trim, str | None)  # expanded into an object
+    before = sim.stats.requests
+    for bad in (["trim"], ("trim", "user"), 3):
+        with pytest.raises(TypeError, match="one string"):
+            await client.vehicles.create(body, expand=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        await client.vehicles.create(body, expand="")
+    assert sim.stats.requests == before  # caught before sending
+
+
 async def test_vehicle_create_validation_error(sim: Simulator, client: EvEnergyClient) -> None:
     with pytest.raises(BadRequestError) as info:
         await client.vehicles.create(VehicleCreate(model=str(sim.data.models[0]["url"]), battery_size_watt_hours=10))
