@@ -467,7 +467,7 @@ class VehicleOnboarding(_Service):
     async def send_link(self, body: m.OnboardingLinkRequest) -> None:
         """Email the user a link to onboard a vehicle of the given make (204)."""
         url = self._url("vehicle_onboarding", "onboarding_link")
-        await self._call_no_content("POST", url, body=body, auth="optional")
+        await self._call_no_content("POST", url, body=body)
 
 
 class VehicleCompatibility(_Service):
