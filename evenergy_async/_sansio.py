@@ -215,6 +215,7 @@ def encode_json(data: Any) -> bytes:
 # Link header (RFC 8288)
 
 _OWS: Final = frozenset(" \t\r\n")
+_BAD_TARGET: Final = re.compile(r'[<"\s]')
 # RFC 9110 tchar: the characters of a parameter name (``title*`` included)
 _TCHAR: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -271,6 +272,8 @@ def _parse_links(text: str) -> dict[str, str]:
         if close < 0:
             raise _malformed(text, i)
         target = text[i + 1 : close].strip()
+        if _BAD_TARGET.search(target):  # not a URI-Reference: a lost ">" or "<" swallowed a link
+            raise _malformed(text, i)
         i = close + 1
         rels: list[str] | None = None
         while True:  # *( OWS ";" OWS link-param ), up to "," or the end

@@ -76,6 +76,10 @@ def test_no_rel_or_empty_rel_gives_nothing() -> None:
         "<a>; =next",
         "<a> rel=next",
         '<a>; rel=ne"xt"',
+        # the simulator's malformed_link fault: a lost ">" must not make a link of the rest
+        '<https://x/1; rel="previous", <about:blank>; rel="next"',
+        '<<about:blank>>;;; rel="next, <https://x/1',
+        "<https://x/a b>; rel=next",
     ],
 )
 def test_malformed_is_an_error_not_an_end(bad: str) -> None:
