@@ -6,8 +6,8 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from yarl import URL
@@ -34,32 +34,30 @@ from ._sansio import (
     redact_url,
     validate_path_segment,
 )
+from ._services import (
+    CommandLogs,
+    ErrorLogs,
+    LocationLogs,
+    StatusLogs,
+    VehicleCompatibility,
+    VehicleMakes,
+    VehicleModels,
+    VehicleOnboarding,
+    Vehicles,
+    VehicleTrims,
+    VehicleWaitlist,
+)
 from ._transport import AiohttpTransport, Request, Response, Transport
+from ._types import AuthMode, Sleep
 
 if TYPE_CHECKING:
     import aiohttp
-
-    from ._services import (
-        CommandLogs,
-        ErrorLogs,
-        LocationLogs,
-        StatusLogs,
-        VehicleCompatibility,
-        VehicleMakes,
-        VehicleModels,
-        VehicleOnboarding,
-        Vehicles,
-        VehicleTrims,
-        VehicleWaitlist,
-    )
 
 __all__ = ["ClientStats", "EvEnergyClient"]
 
 log = logging.getLogger("evenergy_async")
 
 T = TypeVar("T")
-AuthMode = Literal["required", "optional"]
-Sleep = Callable[[float], Awaitable[object]]
 
 
 class _State(enum.Enum):
@@ -203,19 +201,17 @@ class EvEnergyClient:
     # -- views -------------------------------------------------------------------
 
     def _bind_services(self) -> None:
-        from . import _services as s
-
-        self.vehicles: Vehicles = s.Vehicles(self)
-        self.vehicle_trims: VehicleTrims = s.VehicleTrims(self)
-        self.vehicle_models: VehicleModels = s.VehicleModels(self)
-        self.vehicle_makes: VehicleMakes = s.VehicleMakes(self)
-        self.status_logs: StatusLogs = s.StatusLogs(self)
-        self.location_logs: LocationLogs = s.LocationLogs(self)
-        self.command_logs: CommandLogs = s.CommandLogs(self)
-        self.error_logs: ErrorLogs = s.ErrorLogs(self)
-        self.vehicle_onboarding: VehicleOnboarding = s.VehicleOnboarding(self)
-        self.vehicle_compatibility: VehicleCompatibility = s.VehicleCompatibility(self)
-        self.vehicle_waitlist: VehicleWaitlist = s.VehicleWaitlist(self)
+        self.vehicles: Vehicles = Vehicles(self)
+        self.vehicle_trims: VehicleTrims = VehicleTrims(self)
+        self.vehicle_models: VehicleModels = VehicleModels(self)
+        self.vehicle_makes: VehicleMakes = VehicleMakes(self)
+        self.status_logs: StatusLogs = StatusLogs(self)
+        self.location_logs: LocationLogs = LocationLogs(self)
+        self.command_logs: CommandLogs = CommandLogs(self)
+        self.error_logs: ErrorLogs = ErrorLogs(self)
+        self.vehicle_onboarding: VehicleOnboarding = VehicleOnboarding(self)
+        self.vehicle_compatibility: VehicleCompatibility = VehicleCompatibility(self)
+        self.vehicle_waitlist: VehicleWaitlist = VehicleWaitlist(self)
 
     _UNCHANGED: Any = object()
 

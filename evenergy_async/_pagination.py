@@ -1,21 +1,29 @@
-"""Link-header pagination: ``Paginator`` is async-iterable over items and has ``.pages()``."""
+"""Pagination: one paginator class per paging style over a shared base, and a page-step API.
+
+A ``Paginator`` is async-iterable over items and has ``.pages()``. Other layers (the harvester)
+step page by page: ``page = await paginator.fetch_page()`` fetches the first page (or the resumed
+start), ``await paginator.fetch_page(page.next_url)`` (or ``await page.get_next_page()``) the
+next one, and ``page.has_next_page()`` says whether there is one. ``next_url`` is a plain string
+that can be saved and passed back later, to this paginator or to ``resume()``.
+
+- ``LinkPaginator`` follows the ``rel="next"`` links of the ``Link`` header, as given.
+- ``PageNumberPaginator`` pages by ``page=N`` (the model-connector list).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 import attrs
 from yarl import URL
 
-from ._errors import PaginationError, ResponseDecodeError
+from ._errors import NotFoundError, PaginationError, ResponseDecodeError
 from ._sansio import RateLimitState, decode_error, next_link, parse_link_header, redact_url
 from ._transport import Response
+from ._types import AuthMode, Requester
 
-if TYPE_CHECKING:
-    from ._client import AuthMode, EvEnergyClient
-
-__all__ = ["Page", "Paginator"]
+__all__ = ["LinkPaginator", "Page", "PageNumberPaginator", "Paginator"]
 
 T = TypeVar("T")
 
@@ -24,7 +32,8 @@ T = TypeVar("T")
 class Page(Generic[T]):
     """One page of a list: its items, where it came from, where the next one is.
 
-    Save ``next_url`` to resume later with ``paginator.resume(next_url)``.
+    ``has_next_page()`` / ``await get_next_page()`` step on. Save ``next_url`` to continue
+    later with ``paginator.fetch_page(next_url)`` or ``paginator.resume(next_url)``.
     """
 
     items: list[T] = attrs.field(repr=lambda items: f"<{len(items)} items>")
@@ -32,29 +41,46 @@ class Page(Generic[T]):
     next_url: str | None
     previous_url: str | None
     rate_limit: RateLimitState | None
+    _paginator: Paginator[T] | None = attrs.field(default=None, repr=False, eq=False, alias="paginator")
+
+    def has_next_page(self) -> bool:
+        """Whether the server named a next page (``next_url`` is not None)."""
+        return self.next_url is not None
+
+    async def get_next_page(self) -> Page[T]:
+        """Fetch the next page (one request, with the client's retries).
+
+        Raises ``PaginationError`` on the last page, when the next link leaves the API origin,
+        and when a page-numbered server sends this same page again.
+        """
+        if self.next_url is None or self._paginator is None:
+            raise PaginationError("there is no next page (check has_next_page() first)", method="GET", url=self.url)
+        page = await self._paginator.fetch_page(self.next_url)
+        self._paginator._check_progress(self, page)
+        return page
 
 
 class Paginator(Generic[T]):
-    """Follows ``rel="next"`` links as given, from the first page (or a saved next URL).
+    """The items of one list, fetched page by page as they are consumed.
 
-    Stops at ``about:blank`` or a missing link; raises ``PaginationError`` if a next URL
-    repeats (a loop) or leaves the API origin (credentials never follow it).
+    ``async for item in paginator`` (or ``.pages()``) reads the whole list from the first page
+    (or a resumed start); a page that repeats (a loop) or a next link to another origin raises
+    ``PaginationError`` once the items already fetched are delivered. A paginator is created by
+    a service's ``list`` method; subclasses implement one paging style each.
     """
 
     def __init__(
         self,
-        client: EvEnergyClient,
+        client: Requester,
         url: URL,
         structure: Callable[[Any], list[T]],
         *,
         auth: AuthMode = "required",
-        page_numbers: bool = False,
     ) -> None:
         self._client = client
         self._start = url
         self._structure = structure
         self._auth: AuthMode = auth
-        self._page_numbers = page_numbers
         self.next_url: str | None = None
         """The next page's URL after the last page fetched (None when the list is done)."""
 
@@ -67,47 +93,50 @@ class Paginator(Generic[T]):
                 yield item
 
     def resume(self, next_url: str) -> Paginator[T]:
-        """A paginator starting at a saved ``next_url`` (same origin as the client's base URL)."""
+        """A paginator of the same list starting at a saved ``next_url`` (same origin only)."""
         url = self._check_origin(next_url, self._start)
-        return Paginator(
-            self._client, url, self._structure, auth=self._auth, page_numbers=self._page_numbers
-        )
+        return type(self)(self._client, url, self._structure, auth=self._auth)
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
+        """Every page from the start, in order; raises ``PaginationError`` on a loop."""
         seen: set[str] = set()
-        url: URL | None = self._start
+        url: str | None = None
         previous: Page[T] | None = None
-        while url is not None:
-            key = str(url)
+        while True:
+            key = str(self._start) if url is None else url
             if key in seen:
                 raise PaginationError(
                     "pagination loop: the server linked to a page already fetched",
                     method="GET",
-                    url=redact_url(url),
+                    url=redact_url(key),
                 )
             seen.add(key)
-            page, url = await self._fetch_page(url)
-            if self._page_numbers and previous is not None and page.items and page.items == previous.items:
-                raise PaginationError(
-                    "pagination loop: the server sent the same page again (does it ignore page=N?)",
-                    method="GET",
-                    url=redact_url(page.url),
-                )
-            self.next_url = page.next_url
-            previous = page
+            page = await self.fetch_page(url)
+            if previous is not None:
+                self._check_progress(previous, page)
             yield page
+            if page.next_url is None:
+                return
+            previous, url = page, page.next_url
 
-    async def _fetch_page(self, url: URL | None = None) -> tuple[Page[T], URL | None]:
-        """One page: the first (or the resumed one), or ``url`` as a previous call returned it.
+    async def fetch_page(self, url: str | URL | None = None) -> Page[T]:
+        """One page: the first (or the resumed start) for None, else ``url`` as a page's
+        ``next_url`` gave it. One request with the client's retries.
 
-        Returns the page and the next page's URL, already checked against the API origin (pass
-        it back as is), or None at the end. One request with the client's retries; no loop
-        detection across calls (:meth:`pages` has it): the caller follows the links.
+        A ``url`` on another origin than the API's is refused with ``PaginationError`` before
+        anything is sent (credentials never follow it). This is a single step: checks that
+        need two pages (loops, repeats) are made by ``pages()`` and ``Page.get_next_page()``.
         """
         target = self._start if url is None else self._check_origin(str(url), self._start)
-        return await self._client.call("GET", target, self._decode, auth=self._auth)
+        page = await self._fetch(target)
+        self.next_url = page.next_url
+        return page
 
-    def _decode(self, response: Response) -> tuple[Page[T], URL | None]:
+    async def _fetch(self, url: URL) -> Page[T]:
+        page: Page[T] = await self._client.call("GET", url, self._decode, auth=self._auth)
+        return page
+
+    def _decode(self, response: Response) -> Page[T]:
         url = response.url
         try:
             links = parse_link_header(response.headers.getall("Link", ()))
@@ -120,51 +149,28 @@ class Paginator(Generic[T]):
             items = self._structure(data)
         except ResponseDecodeError as exc:
             raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
-        target = next_link(links)
-        if self._page_numbers:
-            # page=N: an empty or short page is the last, whatever the links say; without a
-            # Link header the next page is the next number
-            if self._is_last_numbered(url, len(items)):
-                target = None
-            elif "Link" not in response.headers:
-                target = self._next_page_number(url)
-        # resolved here, checked against the API origin only when it is requested: a refused
-        # link must not lose the page in hand
-        nxt = self._resolve(target, url) if target is not None else None
-        previous = links.get("previous")
-        page = Page(
+        target = self._next_target(url, links, "Link" in response.headers, items)
+        return Page(
             items=items,
             url=str(url),
-            next_url=None if nxt is None else str(nxt),
-            previous_url=None if previous in (None, "about:blank") else previous,
+            # resolved here, checked against the API origin only when it is requested: a
+            # refused link must not lose the page in hand
+            next_url=None if target is None else str(_resolve(target, url)),
+            previous_url=_real(links.get("previous")),
             # call() has just stored this response's headers (no await in between)
             rate_limit=self._client.rate_limit,
+            paginator=self,
         )
-        return page, nxt
 
-    @staticmethod
-    def _is_last_numbered(url: URL, count: int) -> bool:
-        try:
-            size = int(url.query.get("page_size", "25"))
-        except ValueError:
-            size = 25
-        return count == 0 or count < size
+    def _next_target(self, url: URL, links: Mapping[str, str], has_link: bool, items: list[T]) -> str | None:
+        """Where the page after this one is (as the server spelled it), or None at the end."""
+        raise NotImplementedError
 
-    @staticmethod
-    def _next_page_number(url: URL) -> str:
-        try:
-            page = int(float(url.query.get("page", "1")))
-        except ValueError:
-            page = 1
-        return str(url.update_query(page=str(page + 1)))
-
-    @staticmethod
-    def _resolve(target: str, current: URL) -> URL:
-        url = URL(target, encoded=True)
-        return url if url.is_absolute() else current.join(url)
+    def _check_progress(self, previous: Page[T], page: Page[T]) -> None:
+        """Raise ``PaginationError`` if ``page`` (which followed ``previous``) makes no progress."""
 
     def _check_origin(self, target: str, current: URL) -> URL:
-        url = self._resolve(target, current)
+        url = _resolve(target, current)
         if not self._client.same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",
@@ -172,3 +178,77 @@ class Paginator(Generic[T]):
                 url=redact_url(current),
             )
         return url
+
+
+def _real(target: str | None) -> str | None:
+    """A link target, or None for a missing, empty or ``about:blank`` one."""
+    return next_link({"next": target}) if target is not None else None
+
+
+def _resolve(target: str, current: URL) -> URL:
+    url = URL(target, encoded=True)
+    return url if url.is_absolute() else current.join(url)
+
+
+class LinkPaginator(Paginator[T]):
+    """Follows ``rel="next"`` links as given; ``about:blank`` or no link ends the list."""
+
+    def _next_target(self, url: URL, links: Mapping[str, str], has_link: bool, items: list[T]) -> str | None:
+        return next_link(links)
+
+
+class PageNumberPaginator(Paginator[T]):
+    """Pages by ``page=N``: an empty or short page is the last, whatever the links say.
+
+    The next page is the ``Link`` header's next link when the server sends one, else the next
+    number; a 404 for a number computed here means the list ended on a full page. A page with
+    the same items as the one before it (a server ignoring ``page``) raises ``PaginationError``.
+    """
+
+    def __init__(
+        self,
+        client: Requester,
+        url: URL,
+        structure: Callable[[Any], list[T]],
+        *,
+        auth: AuthMode = "required",
+    ) -> None:
+        super().__init__(client, url, structure, auth=auth)
+        self._computed: set[str] = set()  # next URLs numbered here, not linked by the server
+
+    def _next_target(self, url: URL, links: Mapping[str, str], has_link: bool, items: list[T]) -> str | None:
+        try:
+            size = int(url.query.get("page_size", "25"))
+        except ValueError:
+            size = 25
+        if not items or len(items) < size:
+            return None
+        if has_link:
+            return next_link(links)
+        try:
+            number = int(float(url.query.get("page", "1")))
+        except ValueError:
+            number = 1
+        target = str(url.update_query(page=str(number + 1)))
+        self._computed.add(target)
+        return target
+
+    async def _fetch(self, url: URL) -> Page[T]:
+        try:
+            return await super()._fetch(url)
+        except NotFoundError:
+            if str(url) not in self._computed:
+                raise
+            # a full last page, then "Invalid page." for the number after it: the end
+            return Page(
+                items=[], url=str(url), next_url=None, previous_url=None,
+                rate_limit=self._client.rate_limit, paginator=self,
+            )
+
+    def _check_progress(self, previous: Page[T], page: Page[T]) -> None:
+        if page.items and page.items == previous.items:
+            raise PaginationError(
+                "pagination loop: the server sent the same page again (does it ignore page=N?)",
+                method="GET",
+                url=redact_url(page.url),
+            )

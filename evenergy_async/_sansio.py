@@ -229,7 +229,8 @@ def parse_link_header(value: str | Iterable[str] | None) -> dict[str, str]:
     ``rel``, several relation types in one ``rel`` (``rel="next last"``), parameters in any
     order, any whitespace, parameter names in any case, quoted-string escapes, empty list
     elements. The first link of a relation type wins; later ``rel`` parameters of one link are
-    ignored (RFC 8288 §3.3).
+    ignored (RFC 8288 §3.3). A link without a relation type (no ``rel``, or an empty one) is
+    malformed: it is what a corrupted ``rel="next"`` looks like.
 
     A malformed header must not be read as "no next page": that would silently end a
     listing early, so it is an error the caller can retry.
@@ -268,6 +269,7 @@ def _parse_links(text: str) -> dict[str, str]:
             return links
         if text[i] != "<":
             raise _malformed(text, i)
+        start = i
         close = text.find(">", i + 1)
         if close < 0:
             raise _malformed(text, i)
@@ -316,7 +318,11 @@ def _parse_links(text: str) -> dict[str, str]:
                     i = j
             if name == "rel" and rels is None:
                 rels = (param or "").split()
-        for rel in rels or ():
+        if not rels:
+            # every link has a relation type (RFC 8288 §3.3); a "rel" lost to corruption
+            # must not read as "no next page"
+            raise ValueError(f"malformed Link header: a link without a relation type near {text[start:i][:60]!r}")
+        for rel in rels:
             links.setdefault(rel.lower(), target)
 
 

@@ -10,14 +10,14 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from yarl import URL
 
 from . import _models as m
 from ._converter import structure, structure_list, unstructure
 from ._errors import ResponseDecodeError
-from ._pagination import Paginator
+from ._pagination import LinkPaginator, PageNumberPaginator, Paginator
 from ._sansio import (
     decode_error,
     encode_json,
@@ -26,9 +26,7 @@ from ._sansio import (
     validate_region,
 )
 from ._transport import Response
-
-if TYPE_CHECKING:
-    from ._client import AuthMode, EvEnergyClient
+from ._types import AuthMode, Requester
 
 __all__ = [
     "CommandLogs",
@@ -75,7 +73,7 @@ def _page_size(value: int) -> int:
 
 
 class _Service:
-    def __init__(self, client: EvEnergyClient) -> None:
+    def __init__(self, client: Requester) -> None:
         self._client = client
 
     def _url(self, *segments: str) -> URL:
@@ -129,12 +127,12 @@ class _Service:
         auth: AuthMode = "required",
         page_numbers: bool = False,
     ) -> Paginator[T]:
-        return Paginator(
+        cls = PageNumberPaginator if page_numbers else LinkPaginator
+        return cls(
             self._client,
             url.extend_query(params) if params else url,
             partial(structure_list, cls=model),
             auth=auth,
-            page_numbers=page_numbers,
         )
 
 

@@ -60,8 +60,24 @@ def test_first_link_of_a_relation_wins() -> None:
     assert parse_link_header('<https://x/1>; rel="next", <https://x/2>; rel=next') == {"next": "https://x/1"}
 
 
-def test_no_rel_or_empty_rel_gives_nothing() -> None:
-    assert parse_link_header('<https://x/1>; title="t", <https://x/2>; rel=""') == {}
+@pytest.mark.parametrize(
+    "header",
+    [
+        '<https://x/1>; title="t"',
+        '<https://x/2>; rel=""',
+        "<https://x/2>; rel=",
+        "<https://x/2>; rel",
+        '<https://x/0>; rel="previous", <https://x/2>; rel',  # the simulator's malformed_link
+        "<https://x/2>",
+    ],
+)
+def test_a_link_without_a_relation_type_is_malformed(header: str) -> None:
+    """RFC 8288 §3.3: rel MUST be present. Ignoring such a link could silently end a list."""
+    with pytest.raises(ValueError, match="malformed"):
+        parse_link_header(header)
+
+
+def test_nothing_gives_nothing() -> None:
     assert parse_link_header([]) == {}
     assert parse_link_header(["", "  "]) == {}
 

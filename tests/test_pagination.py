@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from evenergy_async import EvEnergyClient, PaginationError, ResponseDecodeError, RetryPolicy
+from evenergy_async import (
+    EvEnergyClient,
+    LinkPaginator,
+    NotFoundError,
+    PageNumberPaginator,
+    PaginationError,
+    ResponseDecodeError,
+    RetryPolicy,
+)
 
 from .scripted import ScriptedServer
 
@@ -243,3 +251,62 @@ async def test_page_numbers_a_server_repeating_its_last_full_page(server: Script
             async for _ in client.vehicle_models.list_connectors(MODEL, page_size=2):
                 pass
     assert server.count(CONNECTORS) == 3
+
+
+async def test_page_step_api(server: ScriptedServer) -> None:
+    second = str(server.base_url / "vehicles" / VID / "command_logs") + "?page_after=x"
+    server.script(LOGS, page([log(9), log(8)], second), page([log(7)], None), page([log(7)], None))
+    async with client_for(server) as client:
+        paginator = client.command_logs.list(VID, page_size=2)
+        assert isinstance(paginator, LinkPaginator)
+        first = await paginator.fetch_page()
+        assert first.has_next_page() and first.next_url == second
+        assert paginator.next_url == second
+        last = await first.get_next_page()
+        assert [i.logged_at.second for i in last.items if i.logged_at] == [7]
+        assert not last.has_next_page() and paginator.next_url is None
+        with pytest.raises(PaginationError, match="no next page"):
+            await last.get_next_page()
+        # a saved next_url (a plain string) is fetched again as is, by any paginator of the list
+        again = await client.command_logs.list(VID).fetch_page(second)
+        assert again.items == last.items
+    assert [s.query for s in server.seen][1:] == [{"page_after": "x"}, {"page_after": "x"}]
+
+
+async def test_fetch_page_refuses_another_origin_before_sending(server: ScriptedServer) -> None:
+    async with client_for(server) as client:
+        with pytest.raises(PaginationError, match="another origin"):
+            await client.command_logs.list(VID).fetch_page("https://evil.example/v2/x")
+    assert server.seen == []
+
+
+async def test_page_numbers_get_next_page_detects_a_repeated_page(server: ScriptedServer) -> None:
+    server.always(CONNECTORS, numbered({}, link=False, default=[1, 2]))
+    async with client_for(server) as client:
+        paginator = client.vehicle_models.list_connectors(MODEL, page_size=2)
+        assert isinstance(paginator, PageNumberPaginator)
+        first = await paginator.fetch_page()
+        assert first.has_next_page()
+        with pytest.raises(PaginationError, match="same page"):
+            await first.get_next_page()
+
+
+async def test_page_numbers_404_after_a_full_last_page_is_the_end(server: ScriptedServer) -> None:
+    """A Django-style server answers "Invalid page." (404) for the number after the last page."""
+    seen_pages = {1: [1, 2], 2: [3, 4]}
+
+    def act(request: web.Request) -> web.StreamResponse:
+        n = int(request.query.get("page", "1"))
+        if n not in seen_pages:
+            return web.json_response({"title": "Not Found", "detail": "Invalid page."}, status=404)
+        return web.json_response([connector(i) for i in seen_pages[n]])
+
+    server.always(CONNECTORS, act)
+    async with client_for(server) as client:
+        items = [c async for c in client.vehicle_models.list_connectors(MODEL, page_size=2)]
+        assert [c.url for c in items] == ["u1", "u2", "u3", "u4"]
+        # a 404 for a page the server itself linked to is not swallowed
+        with pytest.raises(NotFoundError):
+            await client.vehicle_models.list_connectors(MODEL, page_size=2).fetch_page(
+                str(server.base_url / "vehicle_models" / MODEL / "connectors") + "?page=9&page_size=2"
+            )

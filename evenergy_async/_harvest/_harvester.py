@@ -54,8 +54,6 @@ from ._types import (
 if TYPE_CHECKING:
     import os
 
-    from yarl import URL
-
     from .._client import ClientStats, EvEnergyClient
     from .._pagination import Page, Paginator
     from ._planner import HarvestPlan
@@ -584,7 +582,7 @@ class Harvester:
 
     async def _list_vehicles(self, tok: _Token) -> AsyncIterator[str]:
         paginator = tok.client.vehicles.list(page_size=_VEHICLE_PAGE)
-        url: URL | None = None
+        url: str | None = None
         while True:
             try:
                 page, url = await self._fetch(tok, paginator, url)
@@ -701,7 +699,7 @@ class Harvester:
         boundary_keys = frozenset(state.boundary_keys)
         prev_keys: AbstractSet[str] | LazyKeys = boundary_keys
         prev_min: int | None = min(time_key_micros(boundary_keys), default=None)
-        url: URL | None = None  # None: the paginator's own start (the first page or the cursor)
+        url: str | None = None  # None: the paginator's own start (the first page or the cursor)
         visited: set[str] = set()  # next links followed in this pass: a cycle is an error, not a hang
         while True:
             page, next_url = await self._fetch(tok, paginator, url)
@@ -811,8 +809,8 @@ class Harvester:
             self.report.max_queue_size = size
 
     async def _fetch(
-        self, tok: _Token, paginator: Paginator[Any], url: URL | None = None
-    ) -> tuple[Page[Any], URL | None]:
+        self, tok: _Token, paginator: Paginator[Any], url: str | None = None
+    ) -> tuple[Page[Any], str | None]:
         """One page (the paginator's first, or ``url`` as the previous page linked it) and the
         next page's URL, within the token's budget and the global cap, with the harvester's retries."""
         attempt = 0
@@ -827,7 +825,8 @@ class Harvester:
                 async with self._global:
                     self.report.requests += 1
                     tok.report.requests += 1
-                    return await paginator._fetch_page(url)
+                    page = await paginator.fetch_page(url)
+                    return page, page.next_url
             except RateLimitError as exc:
                 # Retry-After above the client's cap: park this token, others continue
                 attempt -= 1
