@@ -6,6 +6,7 @@ import asyncio
 import enum
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -80,8 +81,23 @@ class ClientStats:
         self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
 
 
+class _Auth:
+    """One credential of a client: its token source and its rate-limit state per acting user.
+
+    The client and its ``as_user``/``with_options`` views share one; ``with_auth`` makes another.
+    """
+
+    __slots__ = ("__weakref__", "credential", "rate_limits", "tokens")
+
+    def __init__(self, credential: Credential | None, oauth: OAuth, clock: Callable[[], float]) -> None:
+        self.credential = credential
+        self.tokens = TokenSource(credential, oauth, clock=clock) if credential else None
+        #: last rate-limit headers per acting user (None: the token's own user or the app)
+        self.rate_limits: dict[str | None, RateLimitState] = {}
+
+
 class _Core:
-    """What every view of one client shares: transport, credentials, lifecycle, counters."""
+    """What every view of one client shares: transport, lifecycle, OAuth endpoints, counters."""
 
     def __init__(
         self,
@@ -92,7 +108,6 @@ class _Core:
         retry: RetryPolicy,
         sleep: Sleep,
         clock: Callable[[], float],
-        credential: Credential | None,
         token_url: URL,
         default_timeout: float | None,
     ) -> None:
@@ -105,8 +120,6 @@ class _Core:
         self.clock = clock
         self.state = _State.UNOPENED
         self.stats = ClientStats()
-        #: last rate-limit headers per acting user (None: the token's own user or the app)
-        self.rate_limits: dict[str | None, RateLimitState] = {}
         self.oauth = OAuth(
             self.send_token_request,
             token_url=token_url,
@@ -115,7 +128,27 @@ class _Core:
             timeout=default_timeout,
             clock=clock,
         )
-        self.tokens = TokenSource(credential, self.oauth, clock=clock) if credential else None
+        #: every credential's auth state still referenced by a view (closed with the client)
+        self.auths: weakref.WeakSet[_Auth] = weakref.WeakSet()
+        self._by_credential: weakref.WeakValueDictionary[Credential, _Auth] = weakref.WeakValueDictionary()
+
+    def auth_for(self, credential: Credential | None) -> _Auth:
+        """The auth state of ``credential``: shared by every live view of an equal credential
+        (one token source: a rotating refresh token must not be refreshed twice)."""
+        key = credential
+        if key is not None:
+            try:
+                shared = self._by_credential.get(key)
+            except TypeError:  # unhashable (e.g. scopes given as a list): its own state
+                key = None
+            else:
+                if shared is not None:
+                    return shared
+        auth = _Auth(credential, self.oauth, self.clock)
+        self.auths.add(auth)
+        if key is not None:
+            self._by_credential[key] = auth
+        return auth
 
     def same_origin(self, url: URL) -> bool:
         base = self.base_url
@@ -154,8 +187,8 @@ class EvEnergyClient:
 
     It creates its own ``aiohttp.ClientSession`` (and closes it) unless ``session=`` lends one
     (never closed here) or ``transport=`` replaces the network entirely. A closed client
-    cannot be reopened. ``as_user()`` and ``with_options()`` return views sharing the
-    session, credentials and lifecycle.
+    cannot be reopened. ``as_user()``, ``with_options()`` and ``with_auth()`` return views
+    sharing the session, connection pool and lifecycle (``with_auth``: with another credential).
     """
 
     def __init__(
@@ -188,10 +221,10 @@ class EvEnergyClient:
             retry=retry or RetryPolicy(),
             sleep=sleep,
             clock=clock,
-            credential=coerce_credential(auth),
             token_url=token,
             default_timeout=timeout,
         )
+        self._auth = self._core.auth_for(coerce_credential(auth))
         self._timeout = timeout
         self._user = normalize_user(user) if user is not None else None
         self._accept_language = accept_language
@@ -225,6 +258,7 @@ class EvEnergyClient:
         """A view with other per-call options, sharing this client's session and credentials."""
         view = object.__new__(EvEnergyClient)
         view._core = self._core
+        view._auth = self._auth
         view._timeout = self._timeout if timeout is self._UNCHANGED else timeout
         view._user = (
             self._user if user is self._UNCHANGED else (normalize_user(user) if user is not None else None)
@@ -239,6 +273,21 @@ class EvEnergyClient:
     def as_user(self, user: str) -> EvEnergyClient:
         """A view acting for one user (``EvEnergy-User``: a user ID or the user's URL)."""
         return self.with_options(user=user)
+
+    def with_auth(self, credential: Credential | str) -> EvEnergyClient:
+        """A view with its own credential, sharing this client's session and connection pool.
+
+        ``credential``: a token string, ``BearerToken``, ``ClientCredentials`` or
+        ``RefreshToken``. The view has its own token source (fetches, refreshes) and its own
+        rate-limit state per acting user, shared only with views of an equal credential; its
+        options (timeout, user, language) are this client's. Views compose (``client.with_auth(c).as_user(u)``) and live as long as the
+        client: closing the client ends them all, and a view cannot be closed on its own.
+        """
+        if credential is None:
+            raise TypeError("with_auth needs a credential (a token string or a credential object)")
+        view = self.with_options()
+        view._auth = self._core.auth_for(coerce_credential(credential))
+        return view
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -258,8 +307,9 @@ class EvEnergyClient:
         if not self._owner or self._core.state is _State.CLOSED:
             return
         self._core.state = _State.CLOSED
-        if self._core.tokens is not None:
-            await self._core.tokens.aclose()
+        for auth in list(self._core.auths):
+            if auth.tokens is not None:
+                await auth.tokens.aclose()
         await self._core.transport.aclose()
 
     @property
@@ -279,12 +329,11 @@ class EvEnergyClient:
     @property
     def rate_limit(self) -> RateLimitState | None:
         """The rate-limit headers of the last response seen for this client's acting user."""
-        return self._core.rate_limits.get(self._user)
+        return self._auth.rate_limits.get(self._user)
 
     @property
     def stats(self) -> ClientStats:
-        if self._core.tokens is not None:
-            self._core.stats.token_requests = self._core.tokens.token_requests
+        """Counters shared by the client and all its views (token requests: to the token endpoint)."""
         return self._core.stats
 
     @property
@@ -310,7 +359,7 @@ class EvEnergyClient:
         return url
 
     async def _token_for(self, url: URL, auth: AuthMode) -> str | None:
-        tokens = self._core.tokens
+        tokens = self._auth.tokens
         if tokens is None or not self._core.same_origin(url):
             return None  # credentials only ever go to the configured API origin
         if auth == "optional":
@@ -360,7 +409,7 @@ class EvEnergyClient:
                 raise
             state = parse_rate_limit(response.headers, core.clock())
             if state is not None:
-                core.rate_limits[self._user] = state
+                self._auth.rate_limits[self._user] = state
             status = response.status
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
@@ -373,9 +422,10 @@ class EvEnergyClient:
                         continue
                     raise
             error = error_from_response(method, url, status, response.headers, response.body)
-            if isinstance(error, UnauthorizedError) and not refreshed and core.tokens is not None:
+            tokens = self._auth.tokens
+            if isinstance(error, UnauthorizedError) and not refreshed and tokens is not None:
                 refreshed = True
-                if token is not None and await core.tokens.refresh_after_401(token) is not None:
+                if token is not None and await tokens.refresh_after_401(token) is not None:
                     attempt -= 1  # the refresh retry does not spend a retry attempt
                     continue
             if attempt < retry.max_attempts and retry.retry_status(method, status):
