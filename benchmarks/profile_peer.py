@@ -31,7 +31,7 @@ from run import PEERS
 
 CATEGORIES = [
     # (category, predicate on (filename, funcname)); first match wins
-    ("JSON parsing", lambda f, n: "orjson.loads" in n or n in ("decode_json", "json_of") or f.endswith(("json/decoder.py", "json/__init__.py"))
+    ("JSON parsing", lambda f, n: "orjson.loads" in n or n in ("decode_json", "_json_of") or f.endswith(("json/decoder.py", "json/__init__.py"))
      or "scan_once" in n or "_json" in f),
     ("datetime parsing", lambda f, n: "fromisoformat" in n or n in ("parse_timestamp", "_parse_dt")),
     ("Link / pagination", lambda f, n: f.endswith("_pagination.py") or n in ("parse_link_header", "next_link")

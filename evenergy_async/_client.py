@@ -8,7 +8,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 from yarl import URL
@@ -21,6 +21,7 @@ from ._errors import (
     TransportError,
     UnauthorizedError,
 )
+from ._models import UNSET, Unset
 from ._sansio import (
     DEFAULT_BASE_URL,
     RateLimitState,
@@ -59,6 +60,7 @@ __all__ = ["ClientStats", "EvEnergyClient"]
 log = logging.getLogger("evenergy_async")
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class _State(enum.Enum):
@@ -79,6 +81,15 @@ class ClientStats:
     def count_retry(self, reason: str) -> None:
         self.retries += 1
         self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
+
+
+def _describe(credential: Credential | None) -> str:
+    """A credential's kind and public client id, never a secret."""
+    if credential is None:
+        return "none"
+    client_id = getattr(credential, "client_id", None)
+    name = type(credential).__name__
+    return f"{name}(client_id={client_id!r})" if client_id is not None else name
 
 
 class _Auth:
@@ -205,8 +216,8 @@ class EvEnergyClient:
         token_url: str | URL | None = None,
         max_connections: int = 100,
         accept_language: str | None = None,
-        sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         base = check_base_url(URL(str(base_url)))
         if session is not None and transport is not None:
@@ -219,8 +230,8 @@ class EvEnergyClient:
             base_url=base,
             api_version=api_version,
             retry=retry or RetryPolicy(),
-            sleep=sleep,
-            clock=clock,
+            sleep=asyncio.sleep if sleep is None else sleep,
+            clock=time.monotonic if clock is None else clock,
             token_url=token,
             default_timeout=timeout,
         )
@@ -234,37 +245,86 @@ class EvEnergyClient:
     # -- views -------------------------------------------------------------------
 
     def _bind_services(self) -> None:
-        self.vehicles: Vehicles = Vehicles(self)
-        self.vehicle_trims: VehicleTrims = VehicleTrims(self)
-        self.vehicle_models: VehicleModels = VehicleModels(self)
-        self.vehicle_makes: VehicleMakes = VehicleMakes(self)
-        self.status_logs: StatusLogs = StatusLogs(self)
-        self.location_logs: LocationLogs = LocationLogs(self)
-        self.command_logs: CommandLogs = CommandLogs(self)
-        self.error_logs: ErrorLogs = ErrorLogs(self)
-        self.vehicle_onboarding: VehicleOnboarding = VehicleOnboarding(self)
-        self.vehicle_compatibility: VehicleCompatibility = VehicleCompatibility(self)
-        self.vehicle_waitlist: VehicleWaitlist = VehicleWaitlist(self)
+        self._services: dict[Callable[..., Any], Any] = {}  # made on first use: views are cheap
 
-    _UNCHANGED: Any = object()
+    def _service(self, cls: Callable[[EvEnergyClient], S]) -> S:
+        service = self._services.get(cls)
+        if service is None:
+            service = self._services[cls] = cls(self)
+        return cast(S, service)
+
+    @property
+    def vehicles(self) -> Vehicles:
+        """``/vehicles``: the user's vehicles and their connectors, state of charge, VPP modes."""
+        return self._service(Vehicles)
+
+    @property
+    def vehicle_trims(self) -> VehicleTrims:
+        """``/vehicle_trims``: the catalogue's trims (battery sizes)."""
+        return self._service(VehicleTrims)
+
+    @property
+    def vehicle_models(self) -> VehicleModels:
+        """``/vehicle_models``: the catalogue's models and their per-region connectors."""
+        return self._service(VehicleModels)
+
+    @property
+    def vehicle_makes(self) -> VehicleMakes:
+        """``/vehicle_makes``: the catalogue's makes."""
+        return self._service(VehicleMakes)
+
+    @property
+    def status_logs(self) -> StatusLogs:
+        """``/vehicles/{id}/status_logs``: a vehicle's status logs, newest first."""
+        return self._service(StatusLogs)
+
+    @property
+    def location_logs(self) -> LocationLogs:
+        """``/vehicles/{id}/location_logs``: a vehicle's location logs, newest first."""
+        return self._service(LocationLogs)
+
+    @property
+    def command_logs(self) -> CommandLogs:
+        """``/vehicles/{id}/command_logs``: commands sent to a vehicle (needs ``debug:read``)."""
+        return self._service(CommandLogs)
+
+    @property
+    def error_logs(self) -> ErrorLogs:
+        """``/vehicles/{id}/error_logs``: a vehicle's API error logs, newest first."""
+        return self._service(ErrorLogs)
+
+    @property
+    def vehicle_onboarding(self) -> VehicleOnboarding:
+        """``/vehicle_onboarding``: connect a user's vehicle through its maker's login."""
+        return self._service(VehicleOnboarding)
+
+    @property
+    def vehicle_compatibility(self) -> VehicleCompatibility:
+        """``/vehicle_compatibility/check``: can this model be smart-charged here?"""
+        return self._service(VehicleCompatibility)
+
+    @property
+    def vehicle_waitlist(self) -> VehicleWaitlist:
+        """``/vehicle_waitlist``: register interest in a vehicle not yet supported."""
+        return self._service(VehicleWaitlist)
 
     def with_options(
         self,
         *,
-        timeout: float | None = _UNCHANGED,
-        user: str | None = _UNCHANGED,
-        accept_language: str | None = _UNCHANGED,
+        timeout: float | Unset | None = UNSET,
+        user: str | Unset | None = UNSET,
+        accept_language: str | Unset | None = UNSET,
     ) -> EvEnergyClient:
-        """A view with other per-call options, sharing this client's session and credentials."""
+        """A view with other per-call options (``UNSET``: this client's), sharing its session and credentials."""
         view = object.__new__(EvEnergyClient)
         view._core = self._core
         view._auth = self._auth
-        view._timeout = self._timeout if timeout is self._UNCHANGED else timeout
+        view._timeout = self._timeout if isinstance(timeout, Unset) else timeout
         view._user = (
-            self._user if user is self._UNCHANGED else (normalize_user(user) if user is not None else None)
+            self._user if isinstance(user, Unset) else (normalize_user(user) if user is not None else None)
         )
         view._accept_language = (
-            self._accept_language if accept_language is self._UNCHANGED else accept_language
+            self._accept_language if isinstance(accept_language, Unset) else accept_language
         )
         view._owner = False
         view._bind_services()
@@ -280,8 +340,9 @@ class EvEnergyClient:
         ``credential``: a token string, ``BearerToken``, ``ClientCredentials`` or
         ``RefreshToken``. The view has its own token source (fetches, refreshes) and its own
         rate-limit state per acting user, shared only with views of an equal credential; its
-        options (timeout, user, language) are this client's. Views compose (``client.with_auth(c).as_user(u)``) and live as long as the
-        client: closing the client ends them all, and a view cannot be closed on its own.
+        options (timeout, user, language) are this client's. Views compose
+        (``client.with_auth(c).as_user(u)``) and live as long as the client: closing the
+        client ends them all, and a view cannot be closed on its own.
         """
         if credential is None:
             raise TypeError("with_auth needs a credential (a token string or a credential object)")
@@ -314,15 +375,17 @@ class EvEnergyClient:
 
     @property
     def is_closed(self) -> bool:
+        """Whether the client (and so every view of it) is closed."""
         return self._core.state is _State.CLOSED
 
     # -- state ----------------------------------------------------------------------
 
     @property
     def base_url(self) -> URL:
+        """The API base URL (``.../v2``); credentials only ever go to its origin."""
         return self._core.base_url
 
-    def same_origin(self, url: URL) -> bool:
+    def _same_origin(self, url: URL) -> bool:
         """Whether ``url`` is on the API's origin (the only place credentials go)."""
         return self._core.same_origin(url)
 
@@ -338,6 +401,7 @@ class EvEnergyClient:
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """When and how long requests are retried (``retry=`` of the constructor)."""
         return self._core.retry
 
     @property
@@ -346,12 +410,16 @@ class EvEnergyClient:
         return self._core.oauth
 
     def __repr__(self) -> str:
-        user = f", user={self._user!r}" if self._user else ""
-        return f"<EvEnergyClient {self._core.base_url} {self._core.state.value}{user}>"
+        kind = "EvEnergyClient" if self._owner else "EvEnergyClient view"
+        parts = [str(self._core.base_url), self._core.state.value]
+        if self._user:
+            parts.append(f"user={self._user!r}")
+        parts.append(f"auth={_describe(self._auth.credential)}")
+        return f"<{kind} {' '.join(parts)}>"
 
     # -- the pipeline -------------------------------------------------------------
 
-    def url(self, *segments: str) -> URL:
+    def _url(self, *segments: str) -> URL:
         """``base_url`` joined with path segments (each checked again: no ``/``, ``..``, ``%``, ``?``, ``#``)."""
         url = self._core.base_url
         for seg in segments:
@@ -366,7 +434,7 @@ class EvEnergyClient:
             return tokens.cached()
         return await tokens.get()
 
-    async def call(
+    async def _call(
         self,
         method: str,
         url: URL,
@@ -449,7 +517,7 @@ class EvEnergyClient:
     # -- decoding helpers (used by services) --------------------------------------
 
     @staticmethod
-    def json_of(response: Response, method: str) -> Any:
+    def _json_of(response: Response, method: str) -> Any:
         try:
             return decode_json(response.body)
         except ValueError as exc:

@@ -84,8 +84,37 @@ class Paginator(Generic[T]):
         self.next_url: str | None = None
         """The next page's URL after the last page fetched (None when the list is done)."""
 
+    def __repr__(self) -> str:
+        where = f" next={redact_url(self.next_url)}" if self.next_url is not None else ""
+        return f"<{type(self).__name__} GET {redact_url(self._start)}{where}>"
+
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
+
+    async def first(self) -> T | None:
+        """The list's first item, or None if its first page is empty. One request."""
+        page = await self.fetch_page()
+        return page.items[0] if page.items else None
+
+    async def collect(self, *, limit: int = 10_000) -> list[T]:
+        """Every item of the list, for lists known to be small.
+
+        Never a silently cut list: once the list turns out to hold more than ``limit`` items
+        (default 10,000), no further page is requested and ``PaginationError`` is raised;
+        iterate (``async for``) or page (``pages()``) through longer lists instead.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        items: list[T] = []
+        async for page in self.pages():
+            items.extend(page.items)
+            if len(items) > limit:
+                raise PaginationError(
+                    f"the list holds more than limit={limit} items; raise the limit or iterate over it",
+                    method="GET",
+                    url=redact_url(page.url),
+                )
+        return items
 
     async def _items(self) -> AsyncGenerator[T, None]:
         async for page in self.pages():
@@ -133,7 +162,7 @@ class Paginator(Generic[T]):
         return page
 
     async def _fetch(self, url: URL) -> Page[T]:
-        page: Page[T] = await self._client.call("GET", url, self._decode, auth=self._auth)
+        page: Page[T] = await self._client._call("GET", url, self._decode, auth=self._auth)
         return page
 
     def _decode(self, response: Response) -> Page[T]:
@@ -144,7 +173,7 @@ class Paginator(Generic[T]):
             err = decode_error(str(exc), method="GET", url=url, status=response.status, path="headers.Link")
             err.transient = True
             raise err from exc
-        data = self._client.json_of(response, "GET")
+        data = self._client._json_of(response, "GET")
         try:
             items = self._structure(data)
         except ResponseDecodeError as exc:
@@ -157,7 +186,7 @@ class Paginator(Generic[T]):
             # refused link must not lose the page in hand
             next_url=None if target is None else str(_resolve(target, url)),
             previous_url=_real(links.get("previous")),
-            # call() has just stored this response's headers (no await in between)
+            # _call() has just stored this response's headers (no await in between)
             rate_limit=self._client.rate_limit,
             paginator=self,
         )
@@ -171,7 +200,7 @@ class Paginator(Generic[T]):
 
     def _check_origin(self, target: str, current: URL) -> URL:
         url = _resolve(target, current)
-        if not self._client.same_origin(url):
+        if not self._client._same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",
                 method="GET",

@@ -1,6 +1,6 @@
 """Thin per-resource services: each method names a path, its parameters and its model.
 
-All I/O and decoding goes through ``EvEnergyClient.call`` and the helpers of ``_Service``;
+All I/O and decoding goes through ``EvEnergyClient._call`` and the helpers of ``_Service``;
 path parameters are validated before anything is sent.
 """
 
@@ -76,12 +76,15 @@ class _Service:
     def __init__(self, client: Requester) -> None:
         self._client = client
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} service of {self._client!r}>"
+
     def _url(self, *segments: str) -> URL:
-        return self._client.url(*segments)
+        return self._client._url(*segments)
 
     def _decoder(self, method: str, model: type[T]) -> Any:
         def decode(response: Response) -> T:
-            data = self._client.json_of(response, method)
+            data = self._client._json_of(response, method)
             try:
                 return structure(data, model)
             except ResponseDecodeError as exc:
@@ -102,7 +105,7 @@ class _Service:
         auth: AuthMode = "required",
     ) -> T:
         payload = None if body is None else encode_json(unstructure(body))
-        result: T = await self._client.call(
+        result: T = await self._client._call(
             method, url, self._decoder(method, model), params=params, body=payload, auth=auth
         )
         return result
@@ -113,10 +116,10 @@ class _Service:
         """For answers that may be 204 (None) or 200 with a JSON body."""
 
         def decode(response: Response) -> Any:
-            return None if response.status == 204 or not response.body else self._client.json_of(response, method)
+            return None if response.status == 204 or not response.body else self._client._json_of(response, method)
 
         payload = None if body is None else encode_json(unstructure(body))
-        return await self._client.call(method, url, decode, body=payload, auth=auth)
+        return await self._client._call(method, url, decode, body=payload, auth=auth)
 
     def _list(
         self,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
+import traceback
+import typing
 from pathlib import Path
 
 import evenergy_async
@@ -195,3 +198,51 @@ def test_simulator_exports_are_pinned() -> None:
 
 def test_package_is_typed() -> None:
     assert (Path(evenergy_async.__file__).parent / "py.typed").exists()
+
+
+def _defined_in_private_module(obj: object) -> bool:
+    return inspect.isclass(obj) or inspect.isfunction(obj)
+
+
+def test_public_classes_and_functions_name_the_public_module() -> None:
+    for name in evenergy_async.__all__:
+        obj = getattr(evenergy_async, name)
+        if _defined_in_private_module(obj) and getattr(obj, "__module__", "").startswith("evenergy_async"):
+            assert obj.__module__ == "evenergy_async", name
+    assert repr(evenergy_async.NotFoundError) == "<class 'evenergy_async.NotFoundError'>"
+    try:
+        raise evenergy_async.NotFoundError("no such vehicle", method="GET", url="https://x/v2/vehicles/v", status=404)
+    except evenergy_async.NotFoundError as exc:
+        text = "".join(traceback.format_exception(exc))
+    assert "evenergy_async.NotFoundError: no such vehicle" in text
+    assert "_errors" not in text.splitlines()[-1]
+
+
+def test_type_hints_of_public_classes_still_resolve() -> None:
+    for name in evenergy_async.__all__:
+        obj = getattr(evenergy_async, name)
+        if inspect.isclass(obj):
+            typing.get_type_hints(obj)  # raises if an annotation no longer resolves
+    assert typing.get_type_hints(evenergy_async.Vehicle)["id"] is str
+
+
+def test_no_anonymous_sentinels_in_signatures() -> None:
+    """``help()`` must never render a default as ``<object object at 0x...>``."""
+    checked = 0
+    for name in evenergy_async.__all__:
+        obj = getattr(evenergy_async, name)
+        members = [obj]
+        if inspect.isclass(obj):
+            members += [m for k, m in vars(obj).items() if inspect.isfunction(m) and (not k.startswith("_") or k == "__init__")]
+        for member in members:
+            if not callable(member):
+                continue
+            try:
+                sig = str(inspect.signature(member))
+            except (TypeError, ValueError):
+                continue
+            checked += 1
+            assert "<object object" not in sig, (name, sig)
+    assert checked > 100
+    client_sig = str(inspect.signature(evenergy_async.EvEnergyClient))
+    assert " at 0x" not in client_sig and "UNSET" in str(inspect.signature(evenergy_async.EvEnergyClient.with_options))

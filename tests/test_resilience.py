@@ -201,7 +201,7 @@ async def test_credentials_only_to_the_api_origin(sim: Simulator, client: EvEner
         from evenergy_async import Page  # noqa: F401 - public
 
         decode: Any = lambda r: r  # noqa: E731
-        await client.call("GET", other.url / "x", decode)
+        await client._call("GET", other.url / "x", decode)
         assert "Authorization" not in other.seen[0].headers
 
 
