@@ -13,8 +13,12 @@ from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
 from ._harvest import *  # noqa: F403
 from ._harvest import __all__ as _harvest_all
+from ._metrics import *  # noqa: F403
+from ._metrics import __all__ as _metrics_all
 from ._models import *  # noqa: F403
 from ._models import __all__ as _models_all
+from ._observe import *  # noqa: F403
+from ._observe import __all__ as _observe_all
 from ._pagination import *  # noqa: F403
 from ._pagination import __all__ as _pagination_all
 from ._sansio import DEFAULT_BASE_URL as DEFAULT_BASE_URL
@@ -66,7 +70,9 @@ __all__ = sorted(
         *_converter_all,
         *_errors_all,
         *_harvest_all,
+        *_metrics_all,
         *_models_all,
+        *_observe_all,
         *_pagination_all,
         *_services_all,
         *_transport_all,

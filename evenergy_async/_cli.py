@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from . import _cli_observe
 from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, SQLiteStateStore
 
 __all__ = ["main"]
@@ -118,6 +119,7 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
+    _cli_observe.add_arguments(p)
     if not demo:
         p.add_argument("--out", required=True, help="output directory (one JSONL file per kind)")
         p.add_argument("--state", help="state file (SQLite; default OUT/harvest-state.sqlite)")
@@ -269,7 +271,8 @@ async def _run_with_progress(harvester: Harvester, sink: JsonlSink, args: argpar
     if not args.quiet:
         task = asyncio.create_task(_progress(harvester, args.progress_interval, sys.stderr))
     try:
-        return await harvester.run(sink)
+        async with _cli_observe.of(args).harvesting(harvester, sink) as observed_sink:
+            return await harvester.run(observed_sink)
     finally:
         if task is not None:
             task.cancel()
@@ -304,7 +307,11 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         for label, credential in credentials.items():
             try:
                 client = EvEnergyClient(
-                    credential, base_url=base_url, retry=retry, max_connections=max(args.concurrency, 10)
+                    credential,
+                    base_url=base_url,
+                    retry=retry,
+                    max_connections=max(args.concurrency, 10),
+                    **_cli_observe.of(args).client_kwargs,
                 )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
@@ -369,7 +376,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             )
         clients = {
             f"user{i}": await stack.enter_async_context(
-                EvEnergyClient(sim.user_token(i), base_url=sim.base_url, max_connections=max(args.concurrency, 10))
+                EvEnergyClient(
+                    sim.user_token(i),
+                    base_url=sim.base_url,
+                    max_connections=max(args.concurrency, 10),
+                    **_cli_observe.of(args).client_kwargs,
+                )
             )
             for i in range(args.users)
         }
@@ -433,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "harvest":
             os.makedirs(args.out, exist_ok=True)
-        return asyncio.run(command(args))
+        with _cli_observe.observing(args):
+            return asyncio.run(command(args))
     except UsageError as exc:
         print(f"evenergy-async: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

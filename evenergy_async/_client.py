@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -22,6 +21,8 @@ from ._errors import (
     UnauthorizedError,
 )
 from ._models import UNSET, Unset
+from ._observe import Hooks, Observer
+from ._otel import Tracing, tracing
 from ._sansio import (
     DEFAULT_BASE_URL,
     RateLimitState,
@@ -33,7 +34,6 @@ from ._sansio import (
     error_from_response,
     normalize_user,
     parse_rate_limit,
-    redact_url,
     validate_path_segment,
 )
 from ._services import (
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["ClientStats", "EvEnergyClient"]
-
-log = logging.getLogger("evenergy_async")
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -121,6 +119,7 @@ class _Core:
         clock: Callable[[], float],
         token_url: URL,
         default_timeout: float | None,
+        observer: Observer,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -131,6 +130,7 @@ class _Core:
         self.clock = clock
         self.state = _State.UNOPENED
         self.stats = ClientStats()
+        self.observer = observer
         self.oauth = OAuth(
             self.send_token_request,
             token_url=token_url,
@@ -174,23 +174,28 @@ class _Core:
         """Token endpoint calls: retried only when certainly not processed (POST rules)."""
         self.check_open()
         attempt = 0
+        route = request.url.path  # a fixed endpoint (/o/token/, /o/revoke_token/): low cardinality
         while True:
             attempt += 1
             try:
                 self.stats.requests += 1
                 self.stats.token_requests += 1
-                response = await self.transport.send(request)
+                response = await self.observer.attempt(self.transport, request, route, attempt)
             except TransportError as exc:
                 if attempt < self.retry.max_attempts and self.retry.retry_transport("POST", exc):
-                    self.stats.count_retry(type(exc).__name__)
-                    await self.sleep(self.retry.backoff(attempt))
+                    await self._token_retry(request, route, attempt, type(exc).__name__)
                     continue
                 raise
             if response.status == 429 and attempt < self.retry.max_attempts:
-                self.stats.count_retry("429")
-                await self.sleep(self.retry.backoff(attempt))
+                await self._token_retry(request, route, attempt, "429")
                 continue
             return response
+
+    async def _token_retry(self, request: Request, route: str, attempt: int, reason: str) -> None:
+        delay = self.retry.backoff(attempt)
+        self.stats.count_retry(reason)
+        await self.observer.retry(request.method, route, request.url, attempt, reason, delay)
+        await self.sleep(delay)
 
 
 class EvEnergyClient:
@@ -218,15 +223,21 @@ class EvEnergyClient:
         accept_language: str | None = None,
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
+        hooks: Hooks | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         base = check_base_url(URL(str(base_url)))
         if session is not None and transport is not None:
             raise ValueError("pass either session= or transport=, not both")
+        if trace_configs is not None and (session is not None or transport is not None):
+            raise ValueError("trace_configs= applies to the session the client creates: not with session= or transport=")
         token = URL(str(token_url)) if token_url is not None else base.origin() / "o" / "token/"
         if token_url is not None:
             check_base_url(token)
         self._core = _Core(
-            transport=transport or AiohttpTransport(session, max_connections=max_connections),
+            transport=transport
+            or AiohttpTransport(session, max_connections=max_connections, trace_configs=trace_configs),
             base_url=base,
             api_version=api_version,
             retry=retry or RetryPolicy(),
@@ -234,6 +245,7 @@ class EvEnergyClient:
             clock=time.monotonic if clock is None else clock,
             token_url=token,
             default_timeout=timeout,
+            observer=Observer(hooks, tracing(tracer_provider)),
         )
         self._auth = self._core.auth_for(coerce_credential(auth))
         self._timeout = timeout
@@ -434,6 +446,12 @@ class EvEnergyClient:
             return tokens.cached()
         return await tokens.get()
 
+    @property
+    def _tracing(self) -> Tracing | None:
+        """The client's tracing, when spans go anywhere (``opentelemetry-api`` and a provider)."""
+        tracing = self._core.observer.tracing
+        return tracing if tracing is not None and tracing.active() else None
+
     async def _call(
         self,
         method: str,
@@ -443,11 +461,14 @@ class EvEnergyClient:
         params: Sequence[tuple[str, str]] | None = None,
         body: bytes | None = None,
         auth: AuthMode = "required",
+        route: str | None = None,
     ) -> T:
         """Send one API request with retries, refresh-on-401 and rate-limit tracking.
 
         ``decode`` turns the successful response into the result; a body that is not JSON
         (or a malformed ``Link``) on a GET counts as a transient failure and is retried.
+        ``route`` is the operation's templated path (``/vehicles/{vehicle_id}``) for hooks,
+        spans and logs.
         """
         core = self._core
         core.check_open()
@@ -455,9 +476,12 @@ class EvEnergyClient:
             url = url.extend_query(params)
         retry = core.retry
         attempt = 0
+        sends = 0  # attempts actually sent, refreshes included (spans' resend count)
         refreshed = False
+        observer = core.observer
         while True:
             attempt += 1
+            sends += 1
             token = await self._token_for(url, auth)
             headers = build_headers(
                 api_version=core.api_version,
@@ -469,24 +493,22 @@ class EvEnergyClient:
             request = Request(method, url, headers, body, self._timeout)
             core.stats.requests += 1
             try:
-                response = await core.transport.send(request)
+                response = await observer.attempt(core.transport, request, route, sends)
             except TransportError as exc:
                 if attempt < retry.max_attempts and retry.retry_transport(method, exc):
-                    await self._backoff(attempt, type(exc).__name__, method, url)
+                    await self._backoff(attempt, type(exc).__name__, method, url, route, sends)
                     continue
                 raise
             state = parse_rate_limit(response.headers, core.clock())
             if state is not None:
                 self._auth.rate_limits[self._user] = state
             status = response.status
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s %s -> %s (attempt %d)", method, redact_url(url), status, attempt)
             if 200 <= status < 300:
                 try:
                     return decode(response)
                 except ResponseDecodeError as exc:
                     if exc.transient and attempt < retry.max_attempts and retry.retry_decode(method):
-                        await self._backoff(attempt, "invalid-body", method, url)
+                        await self._backoff(attempt, "invalid-body", method, url, route, sends)
                         continue
                     raise
             error = error_from_response(method, url, status, response.headers, response.body)
@@ -501,17 +523,19 @@ class EvEnergyClient:
                     if error.retry_after > retry.retry_after_cap:
                         raise error
                     core.stats.count_retry(str(status))
-                    log.debug("429: waiting %.1fs (Retry-After)", error.retry_after)
+                    await observer.retry(method, route, url, sends, str(status), error.retry_after)
                     await core.sleep(error.retry_after)
                     continue
-                await self._backoff(attempt, str(status), method, url)
+                await self._backoff(attempt, str(status), method, url, route, sends)
                 continue
             raise error
 
-    async def _backoff(self, attempt: int, reason: str, method: str, url: URL) -> None:
+    async def _backoff(
+        self, attempt: int, reason: str, method: str, url: URL, route: str | None, sends: int
+    ) -> None:
         delay = self._core.retry.backoff(attempt)
         self._core.stats.count_retry(reason)
-        log.debug("retrying %s %s after %s in %.2fs", method, redact_url(url), reason, delay)
+        await self._core.observer.retry(method, route, url, sends, reason, delay)
         await self._core.sleep(delay)
 
     # -- decoding helpers (used by services) --------------------------------------

@@ -76,8 +76,10 @@ class Paginator(Generic[T]):
         structure: Callable[[Any], list[T]],
         *,
         auth: AuthMode = "required",
+        route: str | None = None,
     ) -> None:
         self._client = client
+        self._route = route  # the list's templated path, for spans, hooks and logs
         self._start = url
         self._structure = structure
         self._auth: AuthMode = auth
@@ -124,10 +126,18 @@ class Paginator(Generic[T]):
     def resume(self, next_url: str) -> Paginator[T]:
         """A paginator of the same list starting at a saved ``next_url`` (same origin only)."""
         url = self._check_origin(next_url, self._start)
-        return type(self)(self._client, url, self._structure, auth=self._auth)
+        return type(self)(self._client, url, self._structure, auth=self._auth, route=self._route)
 
-    async def pages(self) -> AsyncGenerator[Page[T], None]:
-        """Every page from the start, in order; raises ``PaginationError`` on a loop."""
+    def pages(self) -> AsyncGenerator[Page[T], None]:
+        """Every page from the start, in order; raises ``PaginationError`` on a loop.
+
+        With OpenTelemetry on, one span (``paginate <route>``) is the parent of the page requests."""
+        tracing = self._client._tracing
+        if tracing is None:
+            return self._pages()
+        return tracing.over_pages(self._pages(), self._route, lambda page: len(page.items))
+
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
         seen: set[str] = set()
         url: str | None = None
         previous: Page[T] | None = None
@@ -162,7 +172,7 @@ class Paginator(Generic[T]):
         return page
 
     async def _fetch(self, url: URL) -> Page[T]:
-        page: Page[T] = await self._client._call("GET", url, self._decode, auth=self._auth)
+        page: Page[T] = await self._client._call("GET", url, self._decode, auth=self._auth, route=self._route)
         return page
 
     def _decode(self, response: Response) -> Page[T]:
@@ -241,8 +251,9 @@ class PageNumberPaginator(Paginator[T]):
         structure: Callable[[Any], list[T]],
         *,
         auth: AuthMode = "required",
+        route: str | None = None,
     ) -> None:
-        super().__init__(client, url, structure, auth=auth)
+        super().__init__(client, url, structure, auth=auth, route=route)
         self._computed: set[str] = set()  # next URLs numbered here, not linked by the server
 
     def _next_target(self, url: URL, links: Mapping[str, str], has_link: bool, items: list[T]) -> str | None:

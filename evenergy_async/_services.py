@@ -72,6 +72,30 @@ def _page_size(value: int) -> int:
     return value
 
 
+class _P:
+    """A path parameter: its value, and its name in the operation's route (``vehicle_id``)."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+
+
+class _Target:
+    """Where an operation goes: the URL, and its templated route (``/vehicles/{vehicle_id}``)."""
+
+    __slots__ = ("route", "url")
+
+    def __init__(self, url: URL, route: str) -> None:
+        self.url = url
+        self.route = route
+
+
+def _id(kind: str, value: str) -> _P:
+    return _P(f"{kind}_id", validate_id(kind, value))
+
+
 class _Service:
     def __init__(self, client: Requester) -> None:
         self._client = client
@@ -79,8 +103,17 @@ class _Service:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} service of {self._client!r}>"
 
-    def _url(self, *segments: str) -> URL:
-        return self._client._url(*segments)
+    def _url(self, *segments: str | _P) -> _Target:
+        values: list[str] = []
+        parts: list[str] = []
+        for seg in segments:
+            if isinstance(seg, _P):
+                values.append(seg.value)
+                parts.append(f"{{{seg.name}}}")
+            else:
+                values.append(seg)
+                parts.append(seg)
+        return _Target(self._client._url(*values), "/" + "/".join(parts))
 
     def _decoder(self, method: str, model: type[T]) -> Any:
         def decode(response: Response) -> T:
@@ -97,7 +130,7 @@ class _Service:
     async def _call(
         self,
         method: str,
-        url: URL,
+        target: _Target,
         model: type[T],
         *,
         body: Any = None,
@@ -106,12 +139,12 @@ class _Service:
     ) -> T:
         payload = None if body is None else encode_json(unstructure(body))
         result: T = await self._client._call(
-            method, url, self._decoder(method, model), params=params, body=payload, auth=auth
+            method, target.url, self._decoder(method, model), params=params, body=payload, auth=auth, route=target.route
         )
         return result
 
     async def _call_no_content(
-        self, method: str, url: URL, *, body: Any = None, auth: AuthMode = "required"
+        self, method: str, target: _Target, *, body: Any = None, auth: AuthMode = "required"
     ) -> Any:
         """For answers that may be 204 (None) or 200 with a JSON body."""
 
@@ -119,11 +152,11 @@ class _Service:
             return None if response.status == 204 or not response.body else self._client._json_of(response, method)
 
         payload = None if body is None else encode_json(unstructure(body))
-        return await self._client._call(method, url, decode, body=payload, auth=auth)
+        return await self._client._call(method, target.url, decode, body=payload, auth=auth, route=target.route)
 
     def _list(
         self,
-        url: URL,
+        target: _Target,
         model: type[T],
         params: Params,
         *,
@@ -133,9 +166,10 @@ class _Service:
         cls = PageNumberPaginator if page_numbers else LinkPaginator
         return cls(
             self._client,
-            url.extend_query(params) if params else url,
+            target.url.extend_query(params) if params else target.url,
             partial(structure_list, cls=model),
             auth=auth,
+            route=target.route,
         )
 
 
@@ -150,8 +184,8 @@ def _one_string(name: str, value: object) -> str | None:
     return value
 
 
-def _vehicle(vehicle_id: str) -> str:
-    return validate_id("vehicle", vehicle_id)
+def _vehicle(vehicle_id: str) -> _P:
+    return _id("vehicle", vehicle_id)
 
 
 class Vehicles(_Service):
@@ -248,7 +282,7 @@ class VehicleTrims(_Service):
         return await self._call("POST", self._url("vehicle_trims"), m.VehicleTrim, body=body)
 
     async def get(self, trim_id: str, *, expand: Sequence[str] | None = None) -> m.VehicleTrim:
-        url = self._url("vehicle_trims", validate_id("vehicle_trim", trim_id))
+        url = self._url("vehicle_trims", _id("vehicle_trim", trim_id))
         return await self._call("GET", url, m.VehicleTrim, params=query(expand=expand))
 
 
@@ -287,33 +321,33 @@ class VehicleModels(_Service):
         return await self._call("POST", self._url("vehicle_models"), m.VehicleModel, body=body)
 
     async def get(self, model_id: str, *, expand: Sequence[str] | None = None) -> m.VehicleModel:
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id))
+        url = self._url("vehicle_models", _id("vehicle_model", model_id))
         return await self._call("GET", url, m.VehicleModel, params=query(expand=expand), auth="optional")
 
     async def update(self, model_id: str, body: m.VehicleModelUpdate) -> m.VehicleModel:
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id))
+        url = self._url("vehicle_models", _id("vehicle_model", model_id))
         return await self._call("PATCH", url, m.VehicleModel, body=body)
 
     def list_connectors(
         self, model_id: str, *, page: int | None = None, page_size: int = DEFAULT_PAGE_SIZE
     ) -> Paginator[m.VehicleModelConnector]:
         """The model's connector per region (paged by ``page=N``)."""
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id), "connectors")
+        url = self._url("vehicle_models", _id("vehicle_model", model_id), "connectors")
         params = query(page=page, page_size=_page_size(page_size))
         return self._list(url, m.VehicleModelConnector, params, auth="optional", page_numbers=True)
 
     async def add_connector(self, model_id: str, body: m.VehicleModelConnectorCreate) -> m.VehicleModelConnector:
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id), "connectors")
+        url = self._url("vehicle_models", _id("vehicle_model", model_id), "connectors")
         return await self._call("POST", url, m.VehicleModelConnector, body=body)
 
     async def get_connector(self, model_id: str, region: str) -> m.VehicleModelConnector:
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id), "connectors", validate_region(region))
+        url = self._url("vehicle_models", _id("vehicle_model", model_id), "connectors", _P("region", validate_region(region)))
         return await self._call("GET", url, m.VehicleModelConnector, auth="optional")
 
     async def update_connector(
         self, model_id: str, region: str, body: m.VehicleModelConnectorPatch
     ) -> m.VehicleModelConnector:
-        url = self._url("vehicle_models", validate_id("vehicle_model", model_id), "connectors", validate_region(region))
+        url = self._url("vehicle_models", _id("vehicle_model", model_id), "connectors", _P("region", validate_region(region)))
         return await self._call("PATCH", url, m.VehicleModelConnector, body=body)
 
 
@@ -343,7 +377,7 @@ class VehicleMakes(_Service):
         return self._list(self._url("vehicle_makes"), m.VehicleMake, params, auth="optional")
 
     async def get(self, make_id: str) -> m.VehicleMake:
-        url = self._url("vehicle_makes", validate_id("vehicle_make", make_id))
+        url = self._url("vehicle_makes", _id("vehicle_make", make_id))
         return await self._call("GET", url, m.VehicleMake, auth="optional")
 
 
@@ -377,7 +411,7 @@ class _LogService(_Service, Generic[T]):
 
     async def get(self, vehicle_id: str, at: datetime, /, *, expand: Sequence[str] | None = None) -> T:
         """The log record of one vehicle at exactly ``at`` (its timestamp field)."""
-        url = self._url("vehicles", _vehicle(vehicle_id), self.path, format_path_timestamp(at))
+        url = self._url("vehicles", _vehicle(vehicle_id), self.path, _P(self.time_field, format_path_timestamp(at)))
         return await self._call("GET", url, self.model, params=query(expand=expand))
 
 
@@ -442,7 +476,7 @@ class VehicleOnboarding(_Service):
     ) -> str:
         """The browser URL that starts onboarding (no request is made)."""
         params = self._params(user_id, client_id, make_id, model_id, trim_id, redirect_uri, None)
-        return str(self._url("vehicle_onboarding").with_query(params))
+        return str(self._url("vehicle_onboarding").url.with_query(params))
 
     async def start_native(
         self,

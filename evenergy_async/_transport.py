@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import aiohttp
@@ -60,14 +60,24 @@ class Transport(Protocol):
 
 
 class AiohttpTransport:
-    """Sends requests through an ``aiohttp.ClientSession``; closes it only if it made it."""
+    """Sends requests through an ``aiohttp.ClientSession``; closes it only if it made it.
+
+    ``trace_configs`` (aiohttp's request tracing) go to the session it creates.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession | None = None, *, max_connections: int = 100
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_connections: int = 100,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        if trace_configs is not None and session is not None:
+            raise ValueError("trace_configs= applies to a session the transport creates, not a lent one")
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
+        self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -75,6 +85,7 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 auto_decompress=True,
+                trace_configs=self._trace_configs,
             )
             # aiohttp silently resends an idempotent request once when a kept-alive connection
             # drops; the client's own RetryPolicy decides (and counts) every retry instead.

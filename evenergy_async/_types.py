@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 if TYPE_CHECKING:
     from yarl import URL
 
+    from ._otel import Tracing
     from ._sansio import RateLimitState
     from ._transport import Response
 
@@ -38,6 +39,9 @@ class Requester(Protocol):
 
     def _json_of(self, response: Response, method: str) -> Any: ...
 
+    @property
+    def _tracing(self) -> Tracing | None: ...
+
     async def _call(
         self,
         method: str,
@@ -47,4 +51,5 @@ class Requester(Protocol):
         params: Sequence[tuple[str, str]] | None = None,
         body: bytes | None = None,
         auth: AuthMode = "required",
+        route: str | None = None,
     ) -> T: ...

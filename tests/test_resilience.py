@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import ssl
@@ -173,6 +174,74 @@ async def test_secrets_never_leak_in_logs_reprs_or_errors(
     for s in secrets:
         assert s not in haystack
     assert len(texts) > 15
+
+
+async def test_secrets_never_leak_in_hooks_spans_metrics_or_json_logs(sim: Simulator) -> None:
+    """The observability outputs see every request, retry and failure: none may carry a secret."""
+    import io
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client import generate_latest
+
+    from evenergy_async import Harvester, HarvestMetrics, Hooks, MemorySink
+    from evenergy_async._cli_observe import JsonFormatter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    metrics = HarvestMetrics()
+    events: list[str] = []
+
+    def record(event: Any) -> None:
+        events.append(repr(event))
+
+    hooks = Hooks(on_request=record, on_response=record, on_retry=record)
+    log_lines = io.StringIO()
+    handler = logging.StreamHandler(log_lines)
+    handler.setFormatter(JsonFormatter("run"))
+    logger = logging.getLogger("evenergy_async")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    secret = sim.client_secret
+    vid = vid_of(sim)
+    pair = sim.issue_token(sim.user_id(0))
+    saved: list[Any] = []
+    options: dict[str, Any] = {"base_url": sim.base_url, "sleep": no_sleep, "tracer_provider": provider}
+    try:
+        cred = ClientCredentials(sim.client_id, secret)
+        async with EvEnergyClient(cred, hooks=metrics.hooks, **options) as app, EvEnergyClient(
+            RefreshToken(pair["refresh_token"], sim.client_id, secret, on_refresh=saved.append), hooks=hooks, **options
+        ) as user:
+            for fault in ("http_503", "rate_limit_short", "drop_before_response", "invalid_json", "token_expiry"):
+                sim.inject_fault(fault, path=f"/v2/vehicles/{vid}/status_logs")
+            async with Harvester({"app": app, "user": user}, vehicles={"app": [vid_of(sim, 1)], "user": [vid]}) as harvester:
+                report = await harvester.run(MemorySink())
+            metrics.update(report)
+            sim.inject_fault("token_expiry", path=f"/v2/vehicles/{vid}")
+            await user.vehicles.get(vid)
+            with pytest.raises(NotFoundError):
+                await user.vehicles.get("vhcl00000000000000000000000000")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert report.partitions_done == 6 and saved  # the user's token was refreshed
+    spans = [
+        f"{s.name} {dict(s.attributes or {})} {s.status.description} {[(e.name, dict(e.attributes or {})) for e in s.events]}"
+        for s in exporter.get_finished_spans()
+    ]
+    lines = log_lines.getvalue().splitlines()
+    assert all(json.loads(line)["run_id"] == "run" for line in lines)
+    assert len(events) > 10 and len(spans) > 10 and len(lines) > 10
+    haystack = "\n".join([*events, *spans, *lines, generate_latest(metrics.registry).decode()])
+    assert "retry_reason='503'" in haystack and "GET /vehicles/{vehicle_id}/status_logs" in haystack
+    secrets = [secret, pair["access_token"], pair["refresh_token"], saved[0].access_token]
+    # every token the server ever issued or knows (the app's and the refreshed ones included)
+    secrets += [t for t in (saved[0].refresh_token, *sim._state.tokens.access, *sim._state.tokens.refresh) if t]
+    for s in secrets:
+        assert s not in haystack
 
 
 # -- credentials stay home ---------------------------------------------------------------------

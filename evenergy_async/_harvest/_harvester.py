@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+from .. import _observe as observe
 from .._errors import (
     APIError,
     EvEnergyError,
@@ -503,6 +504,7 @@ class Harvester:
                     )
                 )
         report.partitions_parked = parked
+        observe.run_finished(report)
 
     # -- planning ----------------------------------------------------------------------
 
@@ -602,14 +604,18 @@ class Harvester:
             if item is None:
                 return
             vehicle_id, kind = item
-            try:
-                await self._partition(tok, vehicle_id, kind)
-            except Parked:
-                continue  # stays in tok.pending: reported as parked
-            except _Failed as failed:
-                tok.pending.discard(item)
-                self._record_failure(tok, vehicle_id, kind, failed)
-                continue
+            with observe.partition(tok.client._core.observer.tracing, tok.label, vehicle_id, kind.value) as part:
+                try:
+                    await self._partition(tok, vehicle_id, kind)
+                except Parked:
+                    part.parked()
+                    continue  # stays in tok.pending: reported as parked
+                except _Failed as failed:
+                    part.failed(failed.error)
+                    tok.pending.discard(item)
+                    self._record_failure(tok, vehicle_id, kind, failed)
+                    continue
+                part.done()
             tok.pending.discard(item)
             self.report.partitions_done += 1
             tok.report.partitions_done += 1
@@ -832,6 +838,7 @@ class Harvester:
                 attempt -= 1
                 self._own_retries["429-parked"] += 1
                 tok.budget.park(exc.retry_after if exc.retry_after is not None else 60.0)
+                observe.token_parked(tok.label, exc.retry_after, tok.budget.abandoned)
                 continue
             except UnauthorizedError as exc:
                 tok.dead = exc
