@@ -13,85 +13,60 @@ Structure of a run::
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .. import _observe as observe
-from .._errors import (
-    APIError,
-    EvEnergyError,
-    PaginationError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-    TransportError,
-    UnauthorizedError,
-)
+from .._errors import EvEnergyError, PaginationError
 from ._budget import Parked, TokenBudget
+from ._fetcher import Fetcher, FetchFailed, Lane
+from ._pass import Bounds, PagePass, open_pass
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
 from ._sinks import JsonlSink, Sink
 from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import (
     DEFAULT_KINDS,
     HarvestBatch,
-    LazyKeys,
     LogKind,
     PartitionState,
     from_micros,
-    page_instants,
-    page_keys,
-    time_key_micros,
     to_micros,
-    with_lazy_boundary,
 )
+from ._vehicles import VehicleSource, list_vehicles, shard_of, source_ids, sources_by_label
 
 if TYPE_CHECKING:
     import os
 
     from .._client import ClientStats, EvEnergyClient
-    from .._pagination import Page, Paginator
     from ._planner import HarvestPlan
 
 __all__ = ["Harvester", "VehicleSource", "shard_of"]
 
-VehicleSource: TypeAlias = Iterable[str] | AsyncIterable[str]
-"""Vehicle IDs: a list (or any iterable), or an async iterable read lazily."""
-
 _END: Any = object()
 _KIND_VALUES: dict[LogKind, str] = {kind: kind.value for kind in LogKind}
-_VEHICLE_PAGE = 100
-
-
-def shard_of(vehicle_id: str, shards: int) -> int:
-    """The shard (``0 <= s < shards``) a vehicle belongs to: a stable hash, same on every machine."""
-    digest = hashlib.blake2b(vehicle_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % shards
-
-
-class _Failed(Exception):
-    def __init__(self, error: BaseException, attempts: int) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.attempts = attempts
 
 
 @attrs.define(eq=False)
 class _Token:
     label: str
-    client: EvEnergyClient
-    budget: TokenBudget
+    lane: Lane
     report: TokenReport
     source: VehicleSource | None  # None: list the token's vehicles
     pending: set[tuple[str, LogKind]] = attrs.field(factory=set)
-    dead: BaseException | None = None  # 401 that the client could not refresh
     input_exhausted: bool = False
+
+    @property
+    def client(self) -> EvEnergyClient:
+        return self.lane.client
+
+    @property
+    def budget(self) -> TokenBudget:
+        return self.lane.budget
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -178,20 +153,7 @@ class Harvester:
         if overlap < timedelta(0):
             raise ValueError("overlap must be >= 0")
 
-        sources: dict[str, VehicleSource | None]
-        if vehicles is None:
-            sources = dict.fromkeys(named)
-        elif isinstance(vehicles, Mapping):
-            unknown = set(vehicles) - set(named)
-            if unknown:
-                raise ValueError(f"vehicles given for unknown client labels: {sorted(unknown)}")
-            sources = {label: vehicles.get(label, ()) for label in named}
-        else:
-            if isinstance(vehicles, str):
-                raise TypeError("vehicles must be an iterable of IDs, not a string")
-            if len(named) > 1:
-                raise ValueError("with several clients, give vehicles as a mapping label -> vehicle IDs")
-            sources = {label: vehicles for label in named}
+        sources = sources_by_label(named, vehicles)
 
         self.kinds = LogKind.parse_list(kinds)
         self.since = _aware(since, "since")
@@ -220,12 +182,18 @@ class Harvester:
             self._owned_state = SQLiteStateStore(state)
             self._state = self._owned_state
 
+        self._fetcher = Fetcher(
+            concurrency=concurrency, max_attempts=max_attempts, retry_backoff=retry_backoff, sleep=sleep
+        )
         self._tokens = [
             _Token(
                 label=label,
-                client=client,
-                budget=TokenBudget(
-                    window=budget_window, reserve=budget_reserve, max_park=max_park, clock=clock, wall=self._now
+                lane=Lane(
+                    label,
+                    client,
+                    TokenBudget(
+                        window=budget_window, reserve=budget_reserve, max_park=max_park, clock=clock, wall=self._now
+                    ),
                 ),
                 report=TokenReport(token=label),
                 source=sources[label],
@@ -241,13 +209,11 @@ class Harvester:
         self._finished = False
         self._mode: str | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.queue_size)
-        self._global = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._claimed: set[str] = set()
         self._buffered = 0
         self._last: HarvestBatch | None = None
-        self._own_retries: Counter[str] = Counter()
         self._stats_base: list[tuple[ClientStats, int, int, dict[str, int]]] = []
         self._t0 = 0.0
         start = self._now()
@@ -304,11 +270,14 @@ class Harvester:
         self._t0 = self._clock()
         start = self._now()
         self.report.started_at = start
-        self._run_start_us = to_micros(start)
-        self._until_us = to_micros(self.until) if self.until is not None else self._run_start_us
-        self.report.until = from_micros(self._until_us)
-        self._since_us = to_micros(self.since) if self.since is not None else None
-        self._overlap_us = int(self.overlap.total_seconds() * 1_000_000)
+        run_start_us = to_micros(start)
+        self._bounds = Bounds(
+            since_us=to_micros(self.since) if self.since is not None else None,
+            until_us=to_micros(self.until) if self.until is not None else run_start_us,
+            run_start_us=run_start_us,
+            overlap_us=int(self.overlap.total_seconds() * 1_000_000),
+        )
+        self.report.until = from_micros(self._bounds.until_us)
         seen: set[int] = set()
         for tok in self._tokens:
             stats = tok.client.stats
@@ -439,10 +408,10 @@ class Harvester:
 
     def _rebase_counters(self) -> None:
         """Forget the requests made so far (a plan's samples are not part of the run)."""
+        self._fetcher.rebase([tok.lane for tok in self._tokens])
         self.report.requests = 0
         for tok in self._tokens:
             tok.report.requests = 0
-        self._own_retries.clear()
         self._stats_base = [
             (stats, stats.requests, stats.retries, dict(stats.retry_reasons)) for stats, *_ in self._stats_base
         ]
@@ -466,7 +435,7 @@ class Harvester:
         if self._prepared:
             report.elapsed = self._clock() - self._t0
         http = 0
-        reasons: Counter[str] = Counter(self._own_retries)
+        reasons: Counter[str] = Counter(self._fetcher.retries)
         for stats, base_requests, _base_retries, base_reasons in self._stats_base:
             http += stats.requests - base_requests
             for reason, n in stats.retry_reasons.items():
@@ -476,7 +445,9 @@ class Harvester:
         report.http_requests = http
         report.retry_reasons = dict(reasons)
         report.retries = sum(reasons.values())
+        report.requests = self._fetcher.requests
         for tok in self._tokens:
+            tok.report.requests = tok.lane.requests
             tok.report.budget_limit = tok.budget.limit
             tok.report.budget_remaining = tok.budget.remaining
             tok.report.parks = tok.budget.parks
@@ -511,15 +482,57 @@ class Harvester:
     async def plan(self, *, sample: int = 2) -> HarvestPlan:
         """A forecast without harvesting: requests per token and the time at current budgets.
 
-        Lists the vehicles (if not given) and fetches the first page of ``sample`` partitions
-        per token and kind to estimate record density; the IDs read are kept for a later
-        ``run``. See :mod:`evenergy_async._harvest._planner` for the method.
+        Lists the vehicles (if not given) and samples a few partitions per token and kind
+        to estimate how many records and pages each holds; the IDs read are kept for a
+        later ``run``. See :mod:`evenergy_async._harvest._planner` for the method.
         """
-        from ._planner import make_plan
+        from ._planner import PlanInput, make_plan
 
         if not self._entered:
             raise RuntimeError("use the Harvester as `async with Harvester(...) as h`")
-        return await make_plan(self, sample=sample)
+        self._prepare()
+        inputs: list[PlanInput] = []
+        planned: dict[str, tuple[list[str], bool]] = {}
+        for tok in self._tokens:
+            before = tok.lane.requests
+            failures_before = len(self.report.failures)
+            ids: list[str] = []
+            parked = False
+            try:
+                async for vid in self._vehicle_ids(tok):
+                    if vid not in self._claimed:
+                        self._claimed.add(vid)
+                        ids.append(vid)
+            except Parked:
+                parked = True
+            listed_all = not parked and not tok.budget.abandoned and len(self.report.failures) == failures_before
+            planned[tok.label] = (ids, listed_all)
+            inputs.append(
+                PlanInput(
+                    lane=tok.lane,
+                    vehicle_ids=tuple(ids),
+                    list_requests=tok.lane.requests - before,
+                    parked=parked or tok.budget.abandoned,
+                )
+            )
+        plan = await make_plan(
+            inputs,
+            fetcher=self._fetcher,
+            state=self._state,
+            kinds=self.kinds,
+            bounds=self._bounds,
+            since=self.since,
+            page_size=self.page_size,
+            concurrency=self.concurrency,
+            per_token_concurrency=self.per_token_concurrency,
+            budget_window=self.budget_window,
+            sample=sample,
+        )
+        self._planned_ids = planned
+        self._claimed.clear()
+        self.report.failures.clear()  # a sample's failure is not the run's
+        self._rebase_counters()
+        return plan
 
     # -- the fetching side ---------------------------------------------------------------
 
@@ -566,37 +579,17 @@ class Harvester:
         if complete:
             return
         # the rest of the input (a re-iterated list or listing repeats IDs: the producer skips them)
-        async for vid in self._raw_vehicle_ids(tok):
-            if self.shard is None or shard_of(vid, self.shard[1]) == self.shard[0]:
-                yield vid
-
-    async def _raw_vehicle_ids(self, tok: _Token) -> AsyncIterator[str]:
-        source = tok.source
-        if source is None:
-            async for vid in self._list_vehicles(tok):
-                yield vid
-        elif isinstance(source, AsyncIterable):
-            async for vid in source:
-                yield str(vid)
-        else:
-            for vid in source:
-                yield str(vid)
+        async for vid in source_ids(tok.source, self._list_vehicles(tok), self.shard):
+            yield vid
 
     async def _list_vehicles(self, tok: _Token) -> AsyncIterator[str]:
-        paginator = tok.client.vehicles.list(page_size=_VEHICLE_PAGE)
-        url: str | None = None
-        while True:
-            try:
-                page, url = await self._fetch(tok, paginator, url)
-            except Parked:
-                return
-            except _Failed as failed:
-                self._record_failure(tok, None, None, failed)
-                return
-            for vehicle in page.items:
-                yield vehicle.id
-            if url is None:
-                return
+        try:
+            async for vid in list_vehicles(self._fetcher, tok.lane):
+                yield vid
+        except Parked:
+            return
+        except FetchFailed as failed:
+            self._record_failure(tok, None, None, failed)
 
     async def _worker(self, tok: _Token, work: asyncio.Queue[tuple[str, LogKind] | None]) -> None:
         while True:
@@ -610,7 +603,7 @@ class Harvester:
                 except Parked:
                     part.parked()
                     continue  # stays in tok.pending: reported as parked
-                except _Failed as failed:
+                except FetchFailed as failed:
                     part.failed(failed.error)
                     tok.pending.discard(item)
                     self._record_failure(tok, vehicle_id, kind, failed)
@@ -620,7 +613,7 @@ class Harvester:
             self.report.partitions_done += 1
             tok.report.partitions_done += 1
 
-    def _record_failure(self, tok: _Token, vehicle_id: str | None, kind: LogKind | None, failed: _Failed) -> None:
+    def _record_failure(self, tok: _Token, vehicle_id: str | None, kind: LogKind | None, failed: FetchFailed) -> None:
         error = failed.error
         status = error.status if isinstance(error, EvEnergyError) else None
         self.report.failures.append(
@@ -641,8 +634,8 @@ class Harvester:
     async def _partition(self, tok: _Token, vehicle_id: str, kind: LogKind) -> None:
         """Harvest one partition: finish a pass a previous run left unfinished, then one
         fresh pass from the watermark (minus the overlap) or ``since`` up to ``until``."""
-        if tok.dead is not None:
-            raise _Failed(tok.dead, 0)
+        if tok.lane.dead is not None:
+            raise FetchFailed(tok.lane.dead, 0)
         state = await self._state.load(tok.label, vehicle_id, kind)
         if state is None:
             state = PartitionState(token=tok.label, vehicle_id=vehicle_id, kind=kind)
@@ -651,28 +644,15 @@ class Harvester:
             if state.pass_until is None:
                 if fresh_done:
                     break
-                hi = self._until_us
-                lo = self._since_us
-                if state.watermark is not None:
-                    if state.watermark >= hi:
-                        break  # nothing newer than the watermark was asked for
-                    from_watermark = state.watermark - self._overlap_us
-                    lo = from_watermark if lo is None else max(lo, from_watermark)
-                if lo is not None and lo > hi:
+                opened = open_pass(state, self._bounds)
+                if opened is None:
                     break
-                state = attrs.evolve(
-                    state,
-                    pass_until=hi,
-                    pass_since=lo,
-                    cursor=None,
-                    pass_tail_keys=(),
-                    boundary_keys=(),
-                    pass_tail_open=True,
-                )
+                state = opened
                 fresh_done = True
             state = await self._run_pass(tok, state)
 
     async def _run_pass(self, tok: _Token, state: PartitionState) -> PartitionState:
+        """Fetch the pages of the pass open in ``state`` and emit each one's new records."""
         kind = state.kind
         assert state.pass_until is not None
         try:
@@ -684,126 +664,41 @@ class Harvester:
                 page_size=self.page_size,
             )
         except ValueError as exc:  # an invalid vehicle ID: refused before any request
-            raise _Failed(exc, 0) from exc
+            raise FetchFailed(exc, 0) from exc
         if state.cursor is not None:
             try:
                 paginator = paginator.resume(state.cursor)
             except PaginationError as exc:  # a saved cursor of another server
-                raise _Failed(exc, 0) from exc
-        report = self.report
-        new_watermark = min(state.pass_until, self._run_start_us)
-        tail_floor = new_watermark - self._overlap_us
-        tail = list(state.pass_tail_keys)
-        tail_open = state.pass_tail_open
-        previous_tail = frozenset(state.tail_keys)
-        # Keys are t:<microseconds>, u:<url> or h:<hash>: a timestamped record's key can only
-        # equal a canonical t: key, so an interval of microseconds stands for a key set.
-        tail_us = time_key_micros(previous_tail)
-        tail_span = (min(tail_us), max(tail_us)) if tail_us else None
-        # the previous page's keys (a set, or LazyKeys from the fast path below) and the
-        # oldest microsecond among its t: keys (None: it has none)
-        boundary_keys = frozenset(state.boundary_keys)
-        prev_keys: AbstractSet[str] | LazyKeys = boundary_keys
-        prev_min: int | None = min(time_key_micros(boundary_keys), default=None)
+                raise FetchFailed(exc, 0) from exc
+        fetch = self._fetcher.fetch
+        lane = tok.lane
+        observer = PagePass(state, self._bounds)
         url: str | None = None  # None: the paginator's own start (the first page or the cursor)
-        visited: set[str] = set()  # next links followed in this pass: a cycle is an error, not a hang
-        while True:
-            page, next_url = await self._fetch(tok, paginator, url)
-            items = page.items
-            boundary: tuple[str, ...] | LazyKeys
-            records: tuple[Any, ...]
-            dts = page_instants(items)
-            span = (to_micros(dts[0]), to_micros(dts[-1])) if dts else None  # newest, oldest
-            if dts is not None and _clear_of(span, prev_min, tail_span):
-                # The usual page: every record keyed by its URL's instant, strictly newest
-                # first, all older than the previous page's and outside the previous run's
-                # tail: distinct keys that the loop below would all keep. Same outcome, and
-                # no key is formatted but the overlap's (the state's boundary keys are lazy).
-                records = tuple(items)
-                if tail_open:  # the keys of the records down to the first one older than the overlap
-                    for dt in dts:
-                        us = to_micros(dt)
-                        if us < tail_floor:
-                            tail_open = False
-                            break
-                        tail.append(f"t:{us}")
-                boundary = prev_keys = LazyKeys(dts)
-                prev_min = span[1] if span else None
-            else:
-                keys, times = page_keys(items, kind)
-                if isinstance(prev_keys, LazyKeys):
-                    prev_keys = frozenset(prev_keys.keys())
-                fresh: list[Any] = []
-                page_keys_: dict[str, None] = {}
-                prev_min = None
-                for record, key, ts in zip(items, keys, times, strict=True):
-                    if key in prev_keys or key in page_keys_:
-                        report.boundary_duplicates += 1
-                        continue
-                    page_keys_[key] = None
-                    if ts is not None and (prev_min is None or ts < prev_min):
-                        prev_min = ts
-                    if tail_open:
-                        if ts is not None and ts < tail_floor:
-                            tail_open = False
-                        else:
-                            tail.append(key)
-                    if key in previous_tail:
-                        report.overlap_duplicates += 1
-                        continue
-                    fresh.append(record)
-                records = tuple(fresh)
-                boundary = tuple(page_keys_)
-                prev_keys = page_keys_.keys()
-            last = page.next_url is None
-            if last:
-                keep_old = state.watermark is not None and state.watermark > new_watermark
-                state = PartitionState(
-                    token=state.token,
-                    vehicle_id=state.vehicle_id,
-                    kind=kind,
-                    watermark=state.watermark if keep_old else new_watermark,
-                    tail_keys=state.tail_keys if keep_old else tuple(tail),
-                    records=state.records + len(records),
-                    passes=state.passes + 1,
+        try:
+            while True:
+                page, next_url = await fetch(lane, paginator, url)
+                try:
+                    records, state = observer.observe(page.items, page.next_url)
+                except PaginationError as exc:
+                    raise FetchFailed(exc, 1) from exc
+                last = page.next_url is None
+                await self._emit(
+                    HarvestBatch(
+                        token=tok.label,
+                        vehicle_id=state.vehicle_id,
+                        kind=kind,
+                        records=records,
+                        page_url=page.url,
+                        last=last,
+                        state=state,
+                    )
                 )
-            else:
-                link = page.next_url
-                assert link is not None  # not the last page
-                if link == state.cursor or link in visited:
-                    raise _Failed(PaginationError("pagination loop: the next page link repeats a page of this pass"), 1)
-                visited.add(link)
-                state = PartitionState(
-                    token=state.token,
-                    vehicle_id=state.vehicle_id,
-                    kind=kind,
-                    watermark=state.watermark,
-                    tail_keys=state.tail_keys,
-                    cursor=page.next_url,
-                    pass_until=state.pass_until,
-                    pass_since=state.pass_since,
-                    pass_tail_keys=tuple(tail),
-                    pass_tail_open=tail_open,
-                    boundary_keys=boundary if isinstance(boundary, tuple) else (),
-                    records=state.records + len(records),
-                    passes=state.passes,
-                )
-                if isinstance(boundary, LazyKeys):
-                    with_lazy_boundary(state, boundary)
-            await self._emit(
-                HarvestBatch(
-                    token=tok.label,
-                    vehicle_id=state.vehicle_id,
-                    kind=kind,
-                    records=records,
-                    page_url=page.url,
-                    last=last,
-                    state=state,
-                )
-            )
-            if last:
-                return state
-            url = next_url
+                if last:
+                    return state
+                url = next_url
+        finally:
+            self.report.boundary_duplicates += observer.boundary_duplicates
+            self.report.overlap_duplicates += observer.overlap_duplicates
 
     async def _emit(self, batch: HarvestBatch) -> None:
         self._buffered += len(batch.records)
@@ -813,61 +708,3 @@ class Harvester:
         size = self._queue.qsize()
         if size > self.report.max_queue_size:
             self.report.max_queue_size = size
-
-    async def _fetch(
-        self, tok: _Token, paginator: Paginator[Any], url: str | None = None
-    ) -> tuple[Page[Any], str | None]:
-        """One page (the paginator's first, or ``url`` as the previous page linked it) and the
-        next page's URL, within the token's budget and the global cap, with the harvester's retries."""
-        attempt = 0
-        while True:
-            if tok.dead is not None:
-                raise _Failed(tok.dead, attempt)
-            await tok.budget.acquire()
-            attempt += 1
-            try:
-                if tok.dead is not None:  # it died while this request waited for the budget
-                    raise _Failed(tok.dead, attempt - 1)
-                async with self._global:
-                    self.report.requests += 1
-                    tok.report.requests += 1
-                    page = await paginator.fetch_page(url)
-                    return page, page.next_url
-            except RateLimitError as exc:
-                # Retry-After above the client's cap: park this token, others continue
-                attempt -= 1
-                self._own_retries["429-parked"] += 1
-                tok.budget.park(exc.retry_after if exc.retry_after is not None else 60.0)
-                observe.token_parked(tok.label, exc.retry_after, tok.budget.abandoned)
-                continue
-            except UnauthorizedError as exc:
-                tok.dead = exc
-                raise _Failed(exc, attempt) from exc
-            except (TransportError, ServerError, ResponseDecodeError, PaginationError) as exc:
-                retryable = not isinstance(exc, ResponseDecodeError) or exc.transient
-                if not retryable or attempt >= self.max_attempts:
-                    raise _Failed(exc, attempt) from exc
-                self._own_retries[f"harvester:{_reason(exc)}"] += 1
-                await self._sleep(min(30.0, self.retry_backoff * 2 ** (attempt - 1)))
-                continue
-            except (APIError, ValueError) as exc:  # 400/403/404/409/422..., or an invalid ID
-                raise _Failed(exc, attempt) from exc
-            finally:
-                tok.budget.release(tok.client.rate_limit)
-
-
-def _clear_of(span: tuple[int, int] | None, prev_min: int | None, tail_span: tuple[int, int] | None) -> bool:
-    """Whether a page's (newest, oldest) microseconds (None: an empty page) are older than
-    ``prev_min`` and outside ``tail_span`` (None: nothing to be clear of)."""
-    if span is None:
-        return True
-    newest, oldest = span
-    if prev_min is not None and newest >= prev_min:
-        return False
-    return tail_span is None or newest < tail_span[0] or oldest > tail_span[1]
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, APIError) and exc.status is not None:
-        return str(exc.status)
-    return type(exc).__name__

@@ -28,10 +28,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._budget import Parked
+from ._pass import Bounds, pass_window
 from ._types import LogKind, from_micros, record_time
 
 if TYPE_CHECKING:
-    from ._harvester import Harvester, _Token
+    from collections.abc import Sequence
+
+    from ._fetcher import Fetcher, Lane
+    from ._state import StateStore
 
 __all__ = ["HarvestPlan", "TokenPlan"]
 
@@ -140,39 +144,49 @@ class _Sample:
     counts: list[int] = attrs.field(factory=list)
 
 
-async def make_plan(harvester: Harvester, *, sample: int) -> HarvestPlan:
-    h = harvester
-    h._prepare()
+@attrs.frozen
+class PlanInput:
+    """One token to plan for: its lane and the vehicle IDs read for it (claimed by no other)."""
+
+    lane: Lane
+    vehicle_ids: tuple[str, ...]
+    list_requests: int
+    """Requests the listing took (0 when the IDs were given)."""
+    parked: bool
+    """The listing stopped because the token's budget is spent."""
+
+
+async def make_plan(
+    inputs: Sequence[PlanInput],
+    *,
+    fetcher: Fetcher,
+    state: StateStore,
+    kinds: tuple[LogKind, ...],
+    bounds: Bounds,
+    since: datetime | None,
+    page_size: int,
+    concurrency: int,
+    per_token_concurrency: int,
+    budget_window: float,
+    sample: int,
+) -> HarvestPlan:
     latencies: list[float] = []
     sample_requests = 0
     approximate = False
     plans: list[TokenPlan] = []
-    planned: dict[str, tuple[list[str], bool]] = {}
-    for tok in h._tokens:
-        before = tok.report.requests
-        failures_before = len(h.report.failures)
-        ids: list[str] = []
-        parked = False
-        try:
-            async for vid in h._vehicle_ids(tok):
-                if vid not in h._claimed:
-                    h._claimed.add(vid)
-                    ids.append(vid)
-        except Parked:
-            parked = True
-        list_requests = tok.report.requests - before
-        listed_all = not parked and not tok.budget.abandoned and len(h.report.failures) == failures_before
-        planned[tok.label] = (ids, listed_all)
-        parked = parked or tok.budget.abandoned
+    for item in inputs:
+        lane = item.lane
+        before = lane.requests
+        parked = item.parked
         windows: dict[tuple[str, LogKind], tuple[int | None, int] | None] = {}
-        for vid in ids:
-            for kind in h.kinds:
-                windows[(vid, kind)] = await _window(h, tok, vid, kind)
-        samples: dict[LogKind, _Sample] = {kind: _Sample() for kind in h.kinds}
-        for kind in h.kinds:
+        for vid in item.vehicle_ids:
+            for kind in kinds:
+                windows[(vid, kind)] = await _window(state, bounds, lane, vid, kind)
+        samples: dict[LogKind, _Sample] = {kind: _Sample() for kind in kinds}
+        for kind in kinds:
             taken = 0
-            for vid in ids:
-                if taken >= sample or parked or tok.budget.abandoned:
+            for vid in item.vehicle_ids:
+                if taken >= sample or parked or lane.budget.abandoned:
                     break
                 window = windows[(vid, kind)]
                 if window is None:
@@ -180,14 +194,14 @@ async def make_plan(harvester: Harvester, *, sample: int) -> HarvestPlan:
                 taken += 1
                 t0 = time.perf_counter()
                 try:
-                    page, _ = await h._fetch(
-                        tok,
+                    page, _ = await fetcher.fetch(
+                        lane,
                         kind.paginator(
-                            tok.client,
+                            lane.client,
                             vid,
                             since=from_micros(window[0]) if window[0] is not None else None,
                             until=from_micros(window[1]),
-                            page_size=h.page_size,
+                            page_size=page_size,
                         ),
                     )
                 except Parked:
@@ -212,66 +226,55 @@ async def make_plan(harvester: Harvester, *, sample: int) -> HarvestPlan:
                 est = 0.0
                 approximate = True
             estimated += round(est)
-            log_requests += max(1, math.ceil(est / h.page_size))
-        sample_requests += tok.report.requests - before
+            log_requests += max(1, math.ceil(est / page_size))
+        sample_requests += item.list_requests + lane.requests - before
         plans.append(
             TokenPlan(
-                token=tok.label,
-                vehicles=len(ids),
+                token=lane.label,
+                vehicles=len(item.vehicle_ids),
                 partitions=sum(1 for w in windows.values() if w is not None),
-                list_requests=list_requests,
+                list_requests=item.list_requests,
                 log_requests=log_requests,
                 estimated_records=estimated,
-                budget_limit=tok.budget.limit,
-                budget_remaining=tok.budget.remaining,
+                budget_limit=lane.budget.limit,
+                budget_remaining=lane.budget.remaining,
                 seconds=0.0,
-                parked=parked or tok.budget.abandoned,
+                parked=parked or lane.budget.abandoned,
             )
         )
     latency = sum(latencies) / len(latencies) if latencies else 0.05
-    per_token = min(h.per_token_concurrency, h.concurrency)
+    per_token = min(per_token_concurrency, concurrency)
     timed = []
     for p in plans:
         requests = p.requests
         fast = requests * latency / per_token
         if p.budget_remaining is not None and p.budget_limit and requests > p.budget_remaining:
             over = requests - p.budget_remaining
-            seconds = over / p.budget_limit * h.budget_window + p.budget_remaining * latency / per_token
+            seconds = over / p.budget_limit * budget_window + p.budget_remaining * latency / per_token
         else:
             seconds = fast
         timed.append(attrs.evolve(p, seconds=seconds))
-    h._planned_ids = planned
-    h._claimed.clear()
-    h.report.failures.clear()  # a sample's failure is not the run's
-    h._rebase_counters()
     return HarvestPlan(
         tokens=tuple(timed),
-        kinds=h.kinds,
-        since=h.since,
-        until=from_micros(h._until_us),
-        page_size=h.page_size,
-        concurrency=h.concurrency,
+        kinds=kinds,
+        since=since,
+        until=from_micros(bounds.until_us),
+        page_size=page_size,
+        concurrency=concurrency,
         sample_requests=sample_requests,
         latency=latency,
         approximate=approximate,
     )
 
 
-async def _window(h: Harvester, tok: _Token, vid: str, kind: LogKind) -> tuple[int | None, int] | None:
-    """The (since, until) a fresh pass of this partition would ask for (None: nothing to do)."""
-    state = await h._state.load(tok.label, vid, kind)
-    hi = h._until_us
-    lo = h._since_us
-    if state is not None and state.pass_until is not None:
-        return (state.pass_since, state.pass_until)
-    if state is not None and state.watermark is not None:
-        if state.watermark >= hi:
-            return None
-        start = state.watermark - h._overlap_us
-        lo = start if lo is None else max(lo, start)
-    if lo is not None and lo > hi:
-        return None
-    return (lo, hi)
+async def _window(
+    state: StateStore, bounds: Bounds, lane: Lane, vid: str, kind: LogKind
+) -> tuple[int | None, int] | None:
+    """The (since, until) this partition's next pass asks for (None: nothing to do)."""
+    saved = await state.load(lane.label, vid, kind)
+    if saved is not None and saved.pass_until is not None:
+        return (saved.pass_since, saved.pass_until)
+    return pass_window(saved, bounds)
 
 
 def _add_sample(s: _Sample, items: list[Any], complete: bool, kind: LogKind, window: tuple[int | None, int]) -> None:

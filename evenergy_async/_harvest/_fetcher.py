@@ -1,0 +1,137 @@
+"""Budgeted, retried page fetches per token: the harvester's and the planner's only way to the API.
+
+Each token is a :class:`Lane`: its client, its :class:`TokenBudget` (pacing, parking), whether
+it is dead (a 401 its client could not refresh) and its request count -- a few fields, so a
+lane per token stays small. The :class:`Fetcher` holds what the lanes share: the global cap
+on requests in flight, the retry policy for failures that survived the client's own retries,
+and the counters. :meth:`Fetcher.fetch` is the one place that asks a paginator for a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import _observe as observe
+from .._errors import (
+    APIError,
+    PaginationError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+)
+from ._budget import TokenBudget
+
+if TYPE_CHECKING:
+    from .._client import EvEnergyClient
+    from .._pagination import Page, Paginator
+
+__all__: list[str] = []  # private
+
+
+class FetchFailed(Exception):
+    """A page could not be fetched (``error``), after ``attempts`` requests."""
+
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+class Lane:
+    """What the fetcher keeps per token."""
+
+    __slots__ = ("budget", "client", "dead", "label", "requests")
+
+    def __init__(self, label: str, client: EvEnergyClient, budget: TokenBudget) -> None:
+        self.label = label
+        self.client = client
+        self.budget = budget
+        self.dead: BaseException | None = None  # 401 that the client could not refresh
+        self.requests = 0
+
+
+class Fetcher:
+    """Fetches pages for lanes: within each lane's budget and the global cap, with retries.
+
+    Failures the client already retried (transport errors, 5xx, transient decode errors,
+    pagination errors) are retried ``max_attempts`` times in all with exponential backoff;
+    a 429 beyond the client's ``Retry-After`` cap parks the lane (its budget); a 401 kills
+    the lane; other API errors fail at once. A failure is raised as :class:`FetchFailed`;
+    a lane whose budget is abandoned raises :class:`~._budget.Parked`.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        max_attempts: int,
+        retry_backoff: float,
+        sleep: Callable[[float], Any],
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self._sleep = sleep
+        self._global = asyncio.Semaphore(concurrency)
+        self.requests = 0
+        self.retries: Counter[str] = Counter()
+        """Retries (and parks) decided here, by reason; the clients count their own."""
+
+    def rebase(self, lanes: list[Lane]) -> None:
+        """Forget the requests counted so far (a plan's samples are not part of the run)."""
+        self.requests = 0
+        self.retries.clear()
+        for lane in lanes:
+            lane.requests = 0
+
+    async def fetch(
+        self, lane: Lane, paginator: Paginator[Any], url: str | None = None
+    ) -> tuple[Page[Any], str | None]:
+        """One page (the paginator's first, or ``url``: a next link it gave) and the next
+        page's URL (None at the end)."""
+        attempt = 0
+        budget = lane.budget
+        while True:
+            if lane.dead is not None:
+                raise FetchFailed(lane.dead, attempt)
+            await budget.acquire()
+            attempt += 1
+            try:
+                if lane.dead is not None:  # it died while this request waited for the budget
+                    raise FetchFailed(lane.dead, attempt - 1)
+                async with self._global:
+                    self.requests += 1
+                    lane.requests += 1
+                    page = await paginator.fetch_page(url)
+                    return page, page.next_url
+            except RateLimitError as exc:
+                # Retry-After above the client's cap: park this token, others continue
+                attempt -= 1
+                self.retries["429-parked"] += 1
+                budget.park(exc.retry_after if exc.retry_after is not None else 60.0)
+                observe.token_parked(lane.label, exc.retry_after, budget.abandoned)
+                continue
+            except UnauthorizedError as exc:
+                lane.dead = exc
+                raise FetchFailed(exc, attempt) from exc
+            except (TransportError, ServerError, ResponseDecodeError, PaginationError) as exc:
+                retryable = not isinstance(exc, ResponseDecodeError) or exc.transient
+                if not retryable or attempt >= self.max_attempts:
+                    raise FetchFailed(exc, attempt) from exc
+                self.retries[f"harvester:{_reason(exc)}"] += 1
+                await self._sleep(min(30.0, self.retry_backoff * 2 ** (attempt - 1)))
+                continue
+            except (APIError, ValueError) as exc:  # 400/403/404/409/422..., or an invalid ID
+                raise FetchFailed(exc, attempt) from exc
+            finally:
+                budget.release(lane.client.rate_limit)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, APIError) and exc.status is not None:
+        return str(exc.status)
+    return type(exc).__name__
