@@ -81,7 +81,9 @@ class Harvester:
     """Harvest vehicle logs from one or several clients (one per user token).
 
     ``clients``: a client, a sequence of clients (labelled ``token0``, ``token1``... in the
-    state: keep the order stable) or a mapping label -> client. ``vehicles``: ``None`` for
+    report) or a mapping label -> client. The state is keyed by (vehicle, kind), whichever
+    token fetches it: tokens may be reordered, added, removed or rotated between runs, and a
+    vehicle that several tokens can see is harvested by one of them. ``vehicles``: ``None`` for
     every vehicle each token can list, an iterable or async iterable of IDs (one client), or a
     mapping label -> IDs. ``since``/``until`` bound the window (inclusive, aware datetimes);
     ``until`` defaults to the run's start time, and with saved state each partition starts at
@@ -636,9 +638,11 @@ class Harvester:
         fresh pass from the watermark (minus the overlap) or ``since`` up to ``until``."""
         if tok.lane.dead is not None:
             raise FetchFailed(tok.lane.dead, 0)
-        state = await self._state.load(tok.label, vehicle_id, kind)
+        state = await self._state.load(vehicle_id, kind)
         if state is None:
             state = PartitionState(token=tok.label, vehicle_id=vehicle_id, kind=kind)
+        elif state.token != tok.label:
+            state = attrs.evolve(state, token=tok.label)  # "last fetched by"
         fresh_done = False
         while True:
             if state.pass_until is None:

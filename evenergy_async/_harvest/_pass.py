@@ -87,10 +87,17 @@ class PagePass:
 
     ``state`` must have a pass open (``pass_until`` set): fresh from :func:`open_pass`, or
     an unfinished one as a previous run committed it (then the pages start at its cursor).
+
+    What counts as delivered already: a record whose key is in ``state.tail_keys`` (the
+    overlap of the pass that set the watermark), and a timestamped record older than
+    ``watermark - overlap`` (every record up to the watermark was delivered). A fresh pass
+    never asks for the latter; a pass that was opened below it (one that another token
+    label ran, merged into this partition from an older state file) is held to it.
     ``boundary_duplicates`` and ``overlap_duplicates`` count the records dropped so far.
     """
 
     __slots__ = (
+        "_floor",
         "_prev_keys",
         "_prev_min",
         "_previous_tail",
@@ -120,6 +127,7 @@ class PagePass:
         # equal a canonical t: key, so an interval of microseconds stands for a key set.
         tail_us = time_key_micros(previous_tail)
         self._tail_span = (min(tail_us), max(tail_us)) if tail_us else None
+        self._floor = state.watermark - bounds.overlap_us if state.watermark is not None else None
         # the previous page's keys (a set, or LazyKeys from the fast path) and the oldest
         # microsecond among its t: keys (None: it has none)
         boundary_keys = frozenset(state.boundary_keys)
@@ -143,10 +151,15 @@ class PagePass:
         records: tuple[Any, ...]
         dts = page_instants(items)
         span = (to_micros(dts[0]), to_micros(dts[-1])) if dts else None  # newest, oldest
-        if dts is not None and _clear_of(span, self._prev_min, self._tail_span):
+        floor = self._floor
+        if (
+            dts is not None
+            and _clear_of(span, self._prev_min, self._tail_span)
+            and (floor is None or span is None or span[1] >= floor)
+        ):
             # The usual page: every record keyed by its URL's instant, strictly newest
             # first, all older than the previous page's and outside the previous run's
-            # tail: distinct keys that the loop below would all keep. Same outcome, and
+            # tail (and not below the floor): distinct keys that the loop below would all keep. Same outcome, and
             # no key is formatted but the overlap's (the state's boundary keys are lazy).
             records = tuple(items)
             if tail_open:  # the keys of the records down to the first one older than the overlap
@@ -179,7 +192,7 @@ class PagePass:
                         tail_open = False
                     else:
                         tail.append(key)
-                if key in previous_tail:
+                if key in previous_tail or (floor is not None and ts is not None and ts < floor):
                     self.overlap_duplicates += 1
                     continue
                 fresh.append(record)

@@ -181,7 +181,7 @@ async def make_plan(
         windows: dict[tuple[str, LogKind], tuple[int | None, int] | None] = {}
         for vid in item.vehicle_ids:
             for kind in kinds:
-                windows[(vid, kind)] = await _window(state, bounds, lane, vid, kind)
+                windows[(vid, kind)] = await _window(state, bounds, vid, kind)
         samples: dict[LogKind, _Sample] = {kind: _Sample() for kind in kinds}
         for kind in kinds:
             taken = 0
@@ -267,11 +267,9 @@ async def make_plan(
     )
 
 
-async def _window(
-    state: StateStore, bounds: Bounds, lane: Lane, vid: str, kind: LogKind
-) -> tuple[int | None, int] | None:
+async def _window(state: StateStore, bounds: Bounds, vid: str, kind: LogKind) -> tuple[int | None, int] | None:
     """The (since, until) this partition's next pass asks for (None: nothing to do)."""
-    saved = await state.load(lane.label, vid, kind)
+    saved = await state.load(vid, kind)
     if saved is not None and saved.pass_until is not None:
         return (saved.pass_since, saved.pass_until)
     return pass_window(saved, bounds)

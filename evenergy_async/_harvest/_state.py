@@ -1,19 +1,25 @@
 """Where the harvester keeps its progress: the ``StateStore`` protocol and two stores.
 
-Schema of :class:`SQLiteStateStore` (version 1)::
+Schema of :class:`SQLiteStateStore` (version 2)::
 
     CREATE TABLE partitions (
-        token TEXT NOT NULL, vehicle_id TEXT NOT NULL, kind TEXT NOT NULL,
+        vehicle_id TEXT NOT NULL, kind TEXT NOT NULL,
+        token TEXT NOT NULL,        -- the label of the token that fetched it last (informative)
         watermark INTEGER,          -- µs since epoch: upper bound of the last completed pass
         tail_keys TEXT NOT NULL,    -- JSON list: keys delivered in [watermark - overlap, ...]
         cursor TEXT,                -- next page URL of the running pass (NULL: none running)
         pass_until INTEGER, pass_since INTEGER,
         pass_tail_keys TEXT NOT NULL, pass_tail_open INTEGER NOT NULL, boundary_keys TEXT NOT NULL,
         records INTEGER NOT NULL, passes INTEGER NOT NULL, updated_at TEXT NOT NULL,
-        PRIMARY KEY (token, vehicle_id, kind))
+        PRIMARY KEY (vehicle_id, kind))
     CREATE TABLE sink_checkpoints (sink_id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,
                                    updated_at TEXT NOT NULL)
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+
+Version 1 keyed partitions by (token label, vehicle_id, kind), so reordering or renaming
+tokens re-harvested everything; opening a version 1 file migrates it in one transaction,
+merging the rows of a (vehicle, kind) that several labels harvested
+(:func:`merge_partition_states`).
 
 Every :meth:`~StateStore.commit` is one SQLite transaction (WAL journal) that upserts only the
 partitions it is given plus the sink's checkpoint, so a kill at any instant leaves either the
@@ -29,6 +35,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import attrs
+
 from ._types import LogKind, PartitionState
 from ._worker import WorkerThread
 
@@ -36,19 +44,19 @@ __all__ = ["MemoryStateStore", "SQLiteStateStore", "StateStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Durable progress of a harvest, keyed by (token, vehicle, kind).
+    """Durable progress of a harvest, keyed by (vehicle, kind) -- never by the token label.
 
     ``commit`` must be atomic: all the given partition states and the sink checkpoint are
     stored together or not at all. The harvester calls it only after the sink has confirmed
     the batches the states cover.
     """
 
-    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+    async def load(self, vehicle_id: str, kind: LogKind) -> PartitionState | None:
         """The committed state of one partition (None if never committed)."""
         ...
 
@@ -75,12 +83,12 @@ class MemoryStateStore:
     """A :class:`StateStore` in a dict: for tests, and for one-off harvests without resumption."""
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[str, str, str], PartitionState] = {}
+        self._rows: dict[tuple[str, str], PartitionState] = {}
         self._checkpoints: dict[str, str] = {}
         self.commits = 0
 
-    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
-        return self._rows.get((token, vehicle_id, LogKind(kind).value))
+    async def load(self, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        return self._rows.get((vehicle_id, LogKind(kind).value))
 
     async def commit(
         self,
@@ -113,9 +121,9 @@ class MemoryStateStore:
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS partitions (
-        token TEXT NOT NULL,
         vehicle_id TEXT NOT NULL,
         kind TEXT NOT NULL,
+        token TEXT NOT NULL,
         watermark INTEGER,
         tail_keys TEXT NOT NULL DEFAULT '[]',
         cursor TEXT,
@@ -127,7 +135,7 @@ _DDL = (
         records INTEGER NOT NULL DEFAULT 0,
         passes INTEGER NOT NULL DEFAULT 0,
         updated_at TEXT NOT NULL,
-        PRIMARY KEY (token, vehicle_id, kind)
+        PRIMARY KEY (vehicle_id, kind)
     )""",
     """CREATE TABLE IF NOT EXISTS sink_checkpoints (
         sink_id TEXT PRIMARY KEY,
@@ -144,8 +152,8 @@ _COLUMNS = (
 
 _UPSERT = f"""
 INSERT INTO partitions ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (token, vehicle_id, kind) DO UPDATE SET
-    watermark = excluded.watermark, tail_keys = excluded.tail_keys, cursor = excluded.cursor,
+ON CONFLICT (vehicle_id, kind) DO UPDATE SET
+    token = excluded.token, watermark = excluded.watermark, tail_keys = excluded.tail_keys, cursor = excluded.cursor,
     pass_until = excluded.pass_until, pass_since = excluded.pass_since,
     pass_tail_keys = excluded.pass_tail_keys, pass_tail_open = excluded.pass_tail_open,
     boundary_keys = excluded.boundary_keys,
@@ -246,6 +254,8 @@ class SQLiteStateStore:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] == "1":
+                _migrate_v1(conn)
             elif int(row[0]) != SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
                 raise ValueError(f"{self.path}: state schema version {row[0]}, expected {SCHEMA_VERSION}")
@@ -270,16 +280,13 @@ class SQLiteStateStore:
 
     # -- StateStore ------------------------------------------------------------------
 
-    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
-        return await self._run(self._load_sync, token, vehicle_id, LogKind(kind).value)
+    async def load(self, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        return await self._run(self._load_sync, vehicle_id, LogKind(kind).value)
 
-    def _load_sync(self, token: str, vehicle_id: str, kind: str) -> PartitionState | None:
+    def _load_sync(self, vehicle_id: str, kind: str) -> PartitionState | None:
         row = (
             self._db()
-            .execute(
-                f"SELECT {_COLUMNS} FROM partitions WHERE token = ? AND vehicle_id = ? AND kind = ?",
-                (token, vehicle_id, kind),
-            )
+            .execute(f"SELECT {_COLUMNS} FROM partitions WHERE vehicle_id = ? AND kind = ?", (vehicle_id, kind))
             .fetchone()
         )
         return _row_to_state(row) if row is not None else None
@@ -327,9 +334,85 @@ class SQLiteStateStore:
         return await self._run(self._partitions_sync)
 
     def _partitions_sync(self) -> list[PartitionState]:
-        rows = self._db().execute(f"SELECT {_COLUMNS} FROM partitions ORDER BY token, vehicle_id, kind").fetchall()
+        rows = self._db().execute(f"SELECT {_COLUMNS} FROM partitions ORDER BY vehicle_id, kind").fetchall()
         return [_row_to_state(row) for row in rows]
 
     async def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
         return await self._run(lambda: str(self._db().execute("PRAGMA integrity_check").fetchone()[0]))
+
+
+# -- migration from schema version 1 ------------------------------------------------------
+
+
+def merge_partition_states(states: Sequence[PartitionState]) -> PartitionState:
+    """One state for a (vehicle, kind) that several token labels harvested into one output.
+
+    Version 1 keyed partitions by the token's label, so after tokens were reordered, added,
+    removed or renamed the same partition could have been harvested under several labels.
+    Everything those rows delivered is in the output; the merged state must not deliver
+    any of it again:
+
+    * It continues the row whose data reaches furthest: an unfinished pass's ``pass_until``,
+      else the watermark (a finished row wins a tie): its cursor, if any, is kept, so the
+      records that pass delivered are not fetched again.
+    * Its watermark is the highest of all rows: every record up to it was delivered by some
+      row. A pass continues below ``watermark - overlap`` only when it was opened there,
+      and then drops what is older (see :class:`~._pass.PagePass`).
+    * Its overlap tail holds every row's tail, plus the overlap keys and last page's keys of
+      the other rows' unfinished passes: the records they delivered near the top of their
+      pass are dropped if the continuing pass meets them again.
+
+    What can still come twice: two unfinished passes under different labels that had both
+    gone further than the overlap below their top -- the other pass's records beyond its
+    overlap keys. (An old state file gets there only with two interrupted runs in a row,
+    each with the tokens in another order.)
+    """
+    if len(states) == 1:
+        return states[0]
+
+    def reach(state: PartitionState) -> tuple[int, bool]:
+        top = state.pass_until if state.pass_until is not None else state.watermark
+        return (top if top is not None else -1, state.pass_until is None)
+
+    base = max(states, key=reach)
+    watermarks = [s.watermark for s in states if s.watermark is not None]
+    tail: dict[str, None] = dict.fromkeys(base.tail_keys)
+    for state in states:
+        if state is base:
+            continue
+        tail.update(dict.fromkeys(state.tail_keys))
+        if state.pass_until is not None:
+            tail.update(dict.fromkeys(state.pass_tail_keys))
+            tail.update(dict.fromkeys(state.boundary_keys))
+    return attrs.evolve(
+        base,
+        watermark=max(watermarks) if watermarks else None,
+        tail_keys=tuple(tail),
+        records=sum(s.records for s in states),
+        passes=max(s.passes for s in states),
+    )
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Re-key a version 1 file's partitions by (vehicle, kind), inside the open transaction."""
+    conn.execute("ALTER TABLE partitions RENAME TO partitions_v1")
+    conn.execute(_DDL[0])
+    now = datetime.now(UTC).isoformat()
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM partitions_v1 ORDER BY vehicle_id, kind, token")
+    group: list[PartitionState] = []
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        state = _row_to_state(row)
+        if group and state.key != group[0].key:
+            out.append(_state_to_row(merge_partition_states(group), now))
+            group = []
+        group.append(state)
+        if len(out) >= 1000:
+            conn.executemany(_UPSERT, out)
+            out = []
+    if group:
+        out.append(_state_to_row(merge_partition_states(group), now))
+    conn.executemany(_UPSERT, out)
+    conn.execute("DROP TABLE partitions_v1")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -278,7 +278,11 @@ def record_key(record: Any, kind: LogKind, ts: int | None = None) -> str:
 
 @attrs.frozen(slots=True)
 class PartitionState:
-    """What the harvester remembers about one (token, vehicle, kind) partition.
+    """What the harvester remembers about one (vehicle, kind) partition.
+
+    A partition is identified by what identifies its data, the vehicle and the kind,
+    whichever token fetched it: ``token`` only says which token label fetched it last
+    (informative; reordering, adding, removing or rotating tokens changes nothing).
 
     ``watermark`` (microseconds, UTC) is the upper bound of the last *completed* pass: every
     record at or before it that the server listed then has been delivered. ``tail_keys``
@@ -305,8 +309,9 @@ class PartitionState:
     passes: int = 0
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.token, self.vehicle_id, self.kind.value)
+    def key(self) -> tuple[str, str]:
+        """``(vehicle_id, kind)``: what a state store keys the partition by."""
+        return (self.vehicle_id, self.kind.value)
 
     @property
     def in_progress(self) -> bool:

@@ -133,10 +133,15 @@ def scenario(draw: Any) -> tuple[list[list[dict[str, Any]]], PartitionState, int
 def reference(
     pages: Sequence[Sequence[Any]], state: PartitionState, next_urls: Sequence[str | None], overlap_us: int
 ) -> tuple[list[tuple[tuple[Any, ...], PartitionState]], int, int]:
-    """The harvester's original per-record pass (before the fast path), page by page."""
+    """The harvester's original per-record pass (before the fast path), page by page.
+
+    A timestamped record older than the watermark minus the overlap was delivered already
+    (the floor: a pass opened below it is one merged from another token label's state).
+    """
     kind = state.kind
     assert state.pass_until is not None
     previous_tail = set(state.tail_keys)
+    floor = state.watermark - overlap_us if state.watermark is not None else None
     new_watermark = min(state.pass_until, to_micros(T))
     tail_floor = new_watermark - overlap_us
     tail = list(state.pass_tail_keys)
@@ -159,7 +164,7 @@ def reference(
                     tail_open = False
                 else:
                     tail.append(key)
-            if key in previous_tail:
+            if key in previous_tail or (floor is not None and ts is not None and ts < floor):
                 overlap_dupes += 1
                 continue
             fresh.append(rec)

@@ -107,7 +107,7 @@ async def test_overlap_duplicates_are_dropped(sim: Simulator, clients: list[EvEn
     assert r2.overlap_duplicates > 0  # the overlap was really re-read...
     for kind in (LogKind.STATUS, LogKind.LOCATION, LogKind.COMMAND):  # ...and dropped
         assert_exactly_once(record_lines(first.records + second.records, kind), expected_lines(sim, kind))
-    row = await state.load("token0", vehicles_of(sim, 0)[0], LogKind.STATUS)
+    row = await state.load(vehicles_of(sim, 0)[0], LogKind.STATUS)
     assert row is not None and row.watermark_datetime == T1 and row.cursor is None
 
 

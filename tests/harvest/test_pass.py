@@ -64,8 +64,8 @@ def test_pages_drop_repeats_and_the_previous_tail_and_close_the_pass() -> None:
     assert state.boundary_keys == (key(1), key(3), key(8))
     assert state.records == 2 and state.watermark == opened.watermark  # not closed yet
     # the next page repeats the previous page's last record, then leaves the overlap
-    records, state = observer.observe([rec(8), rec(12), rec(20)], None)
-    assert [r.url for r in records] == [rec(12).url, rec(20).url]
+    records, state = observer.observe([rec(8), rec(12), rec(14)], None)
+    assert [r.url for r in records] == [rec(12).url, rec(14).url]
     assert (observer.boundary_duplicates, observer.overlap_duplicates) == (1, 1)
     assert state.watermark == BOUNDS.until_us and state.tail_keys == (key(1), key(3), key(8))
     assert (state.cursor, state.pass_until, state.records, state.passes) == (None, None, 4, 1)
@@ -85,6 +85,19 @@ def test_a_next_link_that_repeats_a_page_of_the_pass_is_a_loop() -> None:
     observer.observe([rec(2)], f"{LIST}?p=3")
     with pytest.raises(PaginationError, match="loop"):
         observer.observe([rec(3)], f"{LIST}?p=2")
+
+
+def test_a_pass_opened_below_the_watermark_drops_what_it_covers() -> None:
+    # a pass opened from the beginning (another label's, merged) while every record up to
+    # the watermark 30 min ago was delivered: older than 40 min (watermark - overlap) is
+    # dropped, the overlap is de-duplicated by the tail keys, the rest is new
+    state = fresh(watermark=BOUNDS.until_us - 30 * MIN, tail_keys=(key(35),), pass_until=BOUNDS.until_us)
+    observer = PagePass(state, BOUNDS)
+    records, _ = observer.observe([rec(5), rec(35), rec(38)], f"{LIST}?p=2")
+    assert [r.url for r in records] == [rec(5).url, rec(38).url]
+    records, closed = observer.observe([rec(41), rec(50)], None)  # a fast-path page, all below the floor
+    assert records == () and observer.overlap_duplicates == 3
+    assert closed.watermark == BOUNDS.until_us
 
 
 def test_a_pass_that_ends_below_an_older_watermark_keeps_it() -> None:

@@ -104,11 +104,11 @@ async def test_sqlite_store_round_trip_and_persistence(tmp_path: Path) -> None:
     )
     async with SQLiteStateStore(path) as store:
         assert isinstance(store, StateStore)
-        assert await store.load("t", VID, LogKind.STATUS) is None
+        assert await store.load(VID, LogKind.STATUS) is None
         await store.commit([state(records=1), full], sink_id="jsonl:/x", checkpoint='{"files":{}}')
-        assert await store.load("t", VID, LogKind.STATUS) == full  # the later state of a partition wins
+        assert await store.load(VID, LogKind.STATUS) == full  # the later state of a partition wins
     async with SQLiteStateStore(path) as store:
-        assert await store.load("t", VID, LogKind.STATUS) == full
+        assert await store.load(VID, LogKind.STATUS) == full
         assert await store.sink_checkpoint("jsonl:/x") == '{"files":{}}'
         assert await store.sink_checkpoint("other") is None
         assert await store.partitions() == [full]
@@ -131,8 +131,8 @@ async def test_sqlite_commit_is_one_transaction(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             await store.commit([state(records=2), state("vhcl" + "1" * 26, records=3)], sink_id="s", checkpoint="2")
         # nothing of the failed commit is visible: neither partition nor the checkpoint
-        assert (await store.load("t", VID, LogKind.STATUS)).records == 1  # type: ignore[union-attr]
-        assert await store.load("t", "vhcl" + "1" * 26, LogKind.STATUS) is None
+        assert (await store.load(VID, LogKind.STATUS)).records == 1  # type: ignore[union-attr]
+        assert await store.load("vhcl" + "1" * 26, LogKind.STATUS) is None
         assert await store.sink_checkpoint("s") == "1"
 
 
@@ -147,14 +147,14 @@ async def test_sqlite_store_refuses_other_schema_and_use_when_closed(tmp_path: P
     with pytest.raises(ValueError, match="schema version 99"):
         await SQLiteStateStore(path).open()
     with pytest.raises(RuntimeError, match="not open"):
-        await SQLiteStateStore(tmp_path / "other.sqlite").load("t", VID, LogKind.STATUS)
+        await SQLiteStateStore(tmp_path / "other.sqlite").load(VID, LogKind.STATUS)
 
 
 async def test_memory_store() -> None:
     store = MemoryStateStore()
     assert isinstance(store, StateStore)
     await store.commit([state(records=5)], sink_id="m", checkpoint="7")
-    assert (await store.load("t", VID, LogKind.STATUS)).records == 5  # type: ignore[union-attr]
+    assert (await store.load(VID, LogKind.STATUS)).records == 5  # type: ignore[union-attr]
     assert await store.sink_checkpoint("m") == "7"
 
 
