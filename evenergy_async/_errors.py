@@ -33,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "APIUnreachableError",
     "AuthError",
     "BadRequestError",
     "ClientStateError",
@@ -129,6 +130,27 @@ class RequestTimeoutError(TransportError):
 
 class ResponseLostError(TransportError):
     """The request went out but the response was lost (dropped connection, truncated body)."""
+
+
+class APIUnreachableError(TransportError):
+    """The API stopped answering: no response for ``seconds``, the failures connection-level.
+
+    Raised by the harvester to end a run (its delivered work committed) instead of failing
+    partition after partition. ``address`` is the API's ``host:port``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        address: str,
+        seconds: float,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, request_sent=False)
+        self.address = address
+        self.seconds = seconds
 
 
 class APIError(EvEnergyError):

@@ -15,6 +15,7 @@ import evenergy_async.simulator
 PUBLIC = set(
     [
         "APIError",
+        "APIUnreachableError",
         "AiohttpTransport",
         "AuthError",
         "AuthMethod",

@@ -14,9 +14,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from yarl import URL
+
 from .. import _observe as observe
 from .._errors import (
     APIError,
+    APIUnreachableError,
     PaginationError,
     RateLimitError,
     ResponseDecodeError,
@@ -63,6 +66,12 @@ class Fetcher:
     a 429 beyond the client's ``Retry-After`` cap parks the lane (its budget); a 401 kills
     the lane; other API errors fail at once. A failure is raised as :class:`FetchFailed`;
     a lane whose budget is abandoned raises :class:`~._budget.Parked`.
+
+    The API gone: when no response (of any status) has arrived for ``unreachable_after``
+    seconds and a request fails at the connection level (connect error, timeout, lost
+    response), :class:`APIUnreachableError` is raised for the whole run. Until then a
+    connection-level failure during such a silence does not use up the page's attempts
+    (the outage is the API's, not the partition's): it is retried with backoff.
     """
 
     def __init__(
@@ -72,14 +81,23 @@ class Fetcher:
         max_attempts: int,
         retry_backoff: float,
         sleep: Callable[[float], Any],
+        clock: Callable[[], float],
+        unreachable_after: float | None = 30.0,
     ) -> None:
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
+        self.unreachable_after = unreachable_after
         self._sleep = sleep
+        self._clock = clock
+        self._last_response = clock()  # on ``clock``: when a response last arrived
         self._global = asyncio.Semaphore(concurrency)
         self.requests = 0
         self.retries: Counter[str] = Counter()
         """Retries (and parks) decided here, by reason; the clients count their own."""
+
+    def alive(self) -> None:
+        """Start the silence count now (a run starting after a pause)."""
+        self._last_response = self._clock()
 
     def rebase(self, lanes: list[Lane]) -> None:
         """Forget the requests counted so far (a plan's samples are not part of the run)."""
@@ -95,6 +113,7 @@ class Fetcher:
         page's URL (None at the end)."""
         attempt = 0
         budget = lane.budget
+        started = self._clock()
         while True:
             if lane.dead is not None:
                 raise FetchFailed(lane.dead, attempt)
@@ -104,11 +123,14 @@ class Fetcher:
                 if lane.dead is not None:  # it died while this request waited for the budget
                     raise FetchFailed(lane.dead, attempt - 1)
                 async with self._global:
+                    started = self._clock()
                     self.requests += 1
                     lane.requests += 1
                     page = await paginator.fetch_page(url)
-                    return page, page.next_url
+                self._last_response = self._clock()
+                return page, page.next_url
             except RateLimitError as exc:
+                self._last_response = self._clock()
                 # Retry-After above the client's cap: park this token, others continue
                 attempt -= 1
                 self.retries["429-parked"] += 1
@@ -116,9 +138,18 @@ class Fetcher:
                 observe.token_parked(lane.label, exc.retry_after, budget.abandoned)
                 continue
             except UnauthorizedError as exc:
+                self._last_response = self._clock()
                 lane.dead = exc
                 raise FetchFailed(exc, attempt) from exc
-            except (TransportError, ServerError, ResponseDecodeError, PaginationError) as exc:
+            except TransportError as exc:
+                outage = self._outage(exc, started)
+                if not outage and attempt >= self.max_attempts:
+                    raise FetchFailed(exc, attempt) from exc
+                self.retries[f"harvester:{_reason(exc)}"] += 1
+                await self._sleep(min(30.0 if not outage else 2.0, self.retry_backoff * 2 ** (attempt - 1)))
+                continue
+            except (ServerError, ResponseDecodeError, PaginationError) as exc:
+                self._last_response = self._clock()
                 retryable = not isinstance(exc, ResponseDecodeError) or exc.transient
                 if not retryable or attempt >= self.max_attempts:
                     raise FetchFailed(exc, attempt) from exc
@@ -126,9 +157,41 @@ class Fetcher:
                 await self._sleep(min(30.0, self.retry_backoff * 2 ** (attempt - 1)))
                 continue
             except (APIError, ValueError) as exc:  # 400/403/404/409/422..., or an invalid ID
+                if isinstance(exc, APIError):
+                    self._last_response = self._clock()
                 raise FetchFailed(exc, attempt) from exc
             finally:
                 budget.release(lane.client.rate_limit)
+
+    def _outage(self, exc: TransportError, started: float) -> bool:
+        """Whether a connection-level failure is part of the API's outage: nothing answered
+        any request while this attempt ran (``started``). Raises :class:`APIUnreachableError` once the silence has
+        lasted ``unreachable_after`` seconds."""
+        if self.unreachable_after is None or self._last_response >= started:
+            return False
+        silence = self._clock() - self._last_response
+        if silence >= self.unreachable_after:
+            address = _address(exc.url)
+            raise APIUnreachableError(
+                f"the API at {address} is unreachable: no response for {silence:.0f}s, "
+                f"last failure {type(exc).__name__}",
+                address=address,
+                seconds=silence,
+                method=exc.method,
+                url=exc.url,
+            ) from exc
+        return True
+
+
+def _address(url: str | None) -> str:
+    """``host:port`` of a (redacted) URL: no path, query or user information."""
+    if not url:
+        return "?"
+    try:
+        u = URL(url)
+    except ValueError:
+        return "?"
+    return f"{u.host}:{u.port}" if u.port is not None else str(u.host)
 
 
 def _reason(exc: BaseException) -> str:

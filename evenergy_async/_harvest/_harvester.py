@@ -107,6 +107,12 @@ class Harvester:
     ``2 * concurrency`` for ``run()`` (which commits up to ``commit_batches`` waiting batches
     at once) and half the fetchers (at least 4) for ``async for``, which takes one batch at
     a time: a longer queue only keeps more records alive, and costs CPU (caches, GC).
+
+    The API gone: when no response has arrived for ``unreachable_after`` seconds and the
+    requests fail at the connection level, the run stops -- what was delivered is
+    committed -- and ``run()`` (or ``async for``) raises :class:`APIUnreachableError`
+    naming the API's ``host:port``; the next run continues exactly once. ``None``: keep
+    trying (each page then fails after ``max_attempts``).
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class Harvester:
         budget_window: float = 3600.0,
         shard: tuple[int, int] | None = None,
         commit_batches: int = 64,
+        unreachable_after: float | None = 30.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
@@ -154,6 +161,8 @@ class Harvester:
             raise ValueError("shard must be (index, count) with 0 <= index < count")
         if overlap < timedelta(0):
             raise ValueError("overlap must be >= 0")
+        if unreachable_after is not None and not unreachable_after > 0:
+            raise ValueError("unreachable_after must be > 0 seconds (or None: never give up)")
 
         sources = sources_by_label(named, vehicles)
 
@@ -185,7 +194,12 @@ class Harvester:
             self._state = self._owned_state
 
         self._fetcher = Fetcher(
-            concurrency=concurrency, max_attempts=max_attempts, retry_backoff=retry_backoff, sleep=sleep
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            retry_backoff=retry_backoff,
+            sleep=sleep,
+            clock=clock,
+            unreachable_after=unreachable_after,
         )
         self._tokens = [
             _Token(
@@ -270,6 +284,7 @@ class Harvester:
             return
         self._prepared = True
         self._t0 = self._clock()
+        self._fetcher.alive()
         start = self._now()
         self.report.started_at = start
         run_start_us = to_micros(start)
@@ -543,8 +558,8 @@ class Harvester:
             async with asyncio.TaskGroup() as tg:
                 for tok in self._tokens:
                     tg.create_task(self._run_token(tok), name=f"evenergy-harvest-{tok.label}")
-        except Exception as exc:  # a bug or a store failure: surfaces from run()/__anext__
-            self._error = exc.exceptions[0] if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1 else exc
+        except Exception as exc:  # the API gone, a store failure or a bug: surfaces from run()/__anext__
+            self._error = _one_error(exc)
         await self._queue.put(_END)
 
     async def _run_token(self, tok: _Token) -> None:
@@ -712,3 +727,21 @@ class Harvester:
         size = self._queue.qsize()
         if size > self.report.max_queue_size:
             self.report.max_queue_size = size
+
+
+def _one_error(exc: BaseException) -> BaseException:
+    """The error of a failed task tree: the first leaf when every leaf is of one type (several
+    workers met the same outage), else the group itself."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for inner in e.exceptions:
+                walk(inner)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    if leaves and all(type(leaf) is type(leaves[0]) for leaf in leaves):
+        return leaves[0]
+    return exc

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._errors import APIUnreachableError
 from ._budget import Parked
 from ._pass import Bounds, pass_window
 from ._types import LogKind, from_micros, record_time
@@ -207,6 +208,8 @@ async def make_plan(
                 except Parked:
                     parked = True
                     break
+                except APIUnreachableError:
+                    raise
                 except Exception:  # a failing sample vehicle: the estimate uses the others
                     continue
                 latencies.append(time.perf_counter() - t0)
