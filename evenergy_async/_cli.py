@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from . import _cli_observe
-from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, SQLiteStateStore
+from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, MemoryStateStore, SQLiteStateStore
 
 __all__ = ["main"]
 
@@ -316,7 +316,9 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             clients[label] = await stack.enter_async_context(client)
-        state = await stack.enter_async_context(SQLiteStateStore(state_path))
+        # --plan reads a state file that exists and creates none
+        keep = not args.plan or await asyncio.to_thread(os.path.exists, state_path)
+        state = await stack.enter_async_context(SQLiteStateStore(state_path) if keep else MemoryStateStore())
         harvester = await stack.enter_async_context(
             Harvester(
                 clients,

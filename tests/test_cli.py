@@ -111,6 +111,7 @@ async def test_plan_prints_forecast_without_harvesting(cli_sim: Simulator, tmp_p
     assert code == 0, err
     assert out.startswith("plan: ") and "token default: 3 vehicles" in out
     assert not jsonl_files(tmp_path)
+    assert not (tmp_path / "harvest-state.sqlite").exists()  # a forecast leaves no state behind
 
 
 async def test_shards_split_the_vehicles(cli_sim: Simulator, tmp_path: Path) -> None:

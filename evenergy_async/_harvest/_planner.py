@@ -2,14 +2,18 @@
 
 Method. The API has no record counts, so the planner samples: for each token and kind it
 fetches the first page (the harvest's ``page_size``) of up to ``sample`` partitions, over the
-window the harvest would ask for. A sampled page without a next link gives that partition's
-exact count; a full page gives a density (records per second over the time span the page
-covers). Every partition is then estimated as ``max(1, ceil(density * its window /
-page_size))`` requests (at least one request per partition: an empty answer is one request
-too), using its own window (``since`` or its watermark minus the overlap, up to ``until``).
-Without ``since`` and without a watermark the window's start is unknown; the sampled
-partitions' counts are then used as they are and the plan says ``approximate``. Vehicle
-listing costs ``ceil(vehicles / 100)`` requests when the vehicles are not given.
+window the harvest would ask for. A first page without a next link gives that partition's
+exact count. A full one shows the records' density over the time it covers (newest to
+oldest record on the page); the partition's history then reaches back to its oldest record
+in the window, which the planner finds with a few one-record probes (``until`` moved back
+exponentially, then bisected, to 1/64 of the span): its count is the page's density over the
+partition's whole span (newest to oldest record). A sampled partition is then described by
+(count, oldest, newest); every partition of the kind is estimated as the samples' mean count
+of records inside its own window (``since`` or its watermark minus the overlap, up to
+``until``), assuming records spread evenly over each sample's span, and costs
+``max(1, ceil(records / page_size))`` requests (an empty answer is one request too). The
+plan says ``approximate`` when a kind had no usable sample. Vehicle listing costs
+``ceil(vehicles / 100)`` requests when the vehicles are not given.
 
 Time: a token whose requests fit in its remaining budget needs ``requests * latency /
 concurrency`` (latency measured on the sample requests); beyond the budget every further
@@ -35,6 +39,7 @@ from ._types import LogKind, from_micros, record_time
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .._pagination import Page, Paginator
     from ._fetcher import Fetcher, Lane
     from ._state import StateStore
 
@@ -139,10 +144,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-@attrs.define
+@attrs.frozen
 class _Sample:
-    records_per_us: list[float] = attrs.field(factory=list)
-    counts: list[int] = attrs.field(factory=list)
+    """What a sampled partition holds: ``count`` records from ``oldest`` to ``newest`` (µs)."""
+
+    count: float
+    oldest: int | None
+    newest: int | None
+
+    def within(self, lo: int | None, hi: int) -> float:
+        """The records expected in ``[lo, hi]``, spread evenly over the sample's span."""
+        if self.count <= 0 or self.oldest is None or self.newest is None:
+            return 0.0
+        start = self.oldest if lo is None else max(lo, self.oldest)
+        end = min(hi, self.newest)
+        if self.newest == self.oldest:
+            return self.count if start <= end else 0.0
+        if end < start:
+            return 0.0
+        return self.count * (end - start) / (self.newest - self.oldest)
 
 
 @attrs.frozen
@@ -183,7 +203,7 @@ async def make_plan(
         for vid in item.vehicle_ids:
             for kind in kinds:
                 windows[(vid, kind)] = await _window(state, bounds, vid, kind)
-        samples: dict[LogKind, _Sample] = {kind: _Sample() for kind in kinds}
+        samples: dict[LogKind, list[_Sample]] = {kind: [] for kind in kinds}
         for kind in kinds:
             taken = 0
             for vid in item.vehicle_ids:
@@ -195,16 +215,9 @@ async def make_plan(
                 taken += 1
                 t0 = time.perf_counter()
                 try:
-                    page, _ = await fetcher.fetch(
-                        lane,
-                        kind.paginator(
-                            lane.client,
-                            vid,
-                            since=from_micros(window[0]) if window[0] is not None else None,
-                            until=from_micros(window[1]),
-                            page_size=page_size,
-                        ),
-                    )
+                    page, _ = await fetcher.fetch(lane, _paginator(lane, kind, vid, window[0], window[1], page_size))
+                    latencies.append(time.perf_counter() - t0)
+                    samples[kind].append(await _sample(fetcher, lane, kind, vid, window, page))
                 except Parked:
                     parked = True
                     break
@@ -212,24 +225,19 @@ async def make_plan(
                     raise
                 except Exception:  # a failing sample vehicle: the estimate uses the others
                     continue
-                latencies.append(time.perf_counter() - t0)
-                _add_sample(samples[kind], page.items, page.next_url is None, kind, window)
         log_requests = 0
         estimated = 0
         for (_vid, kind), window in windows.items():
             if window is None:
                 continue
-            s = samples[kind]
-            if window[0] is not None and s.records_per_us:
-                est = sum(s.records_per_us) / len(s.records_per_us) * (window[1] - window[0])
-            elif s.counts:
-                est = sum(s.counts) / len(s.counts)
-                approximate = approximate or window[0] is None
+            found = samples[kind]
+            if found:
+                est = sum(x.within(window[0], window[1]) for x in found) / len(found)
             else:
                 est = 0.0
                 approximate = True
             estimated += round(est)
-            log_requests += max(1, math.ceil(est / page_size))
+            log_requests += max(1, math.ceil(round(est) / page_size))
         sample_requests += item.list_requests + lane.requests - before
         plans.append(
             TokenPlan(
@@ -278,21 +286,61 @@ async def _window(state: StateStore, bounds: Bounds, vid: str, kind: LogKind) ->
     return pass_window(saved, bounds)
 
 
-def _add_sample(s: _Sample, items: list[Any], complete: bool, kind: LogKind, window: tuple[int | None, int]) -> None:
-    lo, hi = window
-    if complete:
-        s.counts.append(len(items))
-        if lo is not None and hi > lo:
-            s.records_per_us.append(len(items) / (hi - lo))
-        return
-    times = [t for t in (record_time(r, kind) for r in items) if t is not None]
-    if not times:
-        s.counts.append(len(items) * 2)
-        return
-    oldest = min(times)
-    span = max(1, hi - oldest)
-    s.records_per_us.append(len(items) / span)
-    if lo is not None:
-        s.counts.append(round(len(items) / span * (hi - lo)))
-    else:
-        s.counts.append(len(items) * 2)  # at least two pages; the history's start is unknown
+def _paginator(lane: Lane, kind: LogKind, vid: str, lo: int | None, hi: int, page_size: int) -> Paginator[Any]:
+    return kind.paginator(
+        lane.client,
+        vid,
+        since=from_micros(lo) if lo is not None else None,
+        until=from_micros(hi),
+        page_size=page_size,
+    )
+
+
+_PRECISION = 64  # the oldest record is located to 1/64 of the partition's span
+
+
+async def _sample(
+    fetcher: Fetcher, lane: Lane, kind: LogKind, vid: str, window: tuple[int | None, int], page: Page[Any]
+) -> _Sample:
+    """What a partition holds, from its first page and, when there are more, a few probes."""
+    times = [t for t in (record_time(r, kind) for r in page.items) if t is not None]
+    if not times:  # no records, or none with a timestamp: the page's count is what we know
+        return _Sample(float(len(page.items)), window[0], window[1])
+    newest, oldest_page = max(times), min(times)
+    if page.next_url is None:
+        return _Sample(float(len(page.items)), oldest_page, newest)
+    lo = window[0]
+
+    async def any_at_or_before(instant: int) -> bool:
+        if lo is not None and instant < lo:
+            return False
+        probe, _ = await fetcher.fetch(lane, _paginator(lane, kind, vid, lo, instant, 1))
+        return bool(probe.items)
+
+    # exponentially back from the page's oldest record until nothing is older, then bisect
+    step = max(1, newest - oldest_page)
+    known = oldest_page  # a record exists at or before it
+    bound = oldest_page - step
+    while await any_at_or_before(bound):
+        known = bound
+        step *= 2
+        bound = oldest_page - step
+        if bound < 0 or (lo is not None and bound < lo):
+            bound = lo if lo is not None else 0
+            if not await any_at_or_before(bound):
+                break
+            known = bound
+            break
+    if known != bound:  # the oldest record lies in (bound, known]
+        while known - bound > max(1, (newest - known) // _PRECISION):
+            middle = (known + bound) // 2
+            if await any_at_or_before(middle):
+                known = middle
+            else:
+                bound = middle
+    oldest = known
+    n = len(times)
+    if newest == oldest_page or n < 2:
+        return _Sample(float(n), oldest, newest)
+    density = (n - 1) / (newest - oldest_page)  # records per µs over the page's span
+    return _Sample(1 + density * (newest - oldest), oldest, newest)
