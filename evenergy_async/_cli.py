@@ -318,7 +318,8 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
             clients[label] = await stack.enter_async_context(client)
         # --plan reads a state file that exists and creates none
         keep = not args.plan or await asyncio.to_thread(os.path.exists, state_path)
-        state = await stack.enter_async_context(SQLiteStateStore(state_path) if keep else MemoryStateStore())
+        store: SQLiteStateStore | MemoryStateStore = SQLiteStateStore(state_path) if keep else MemoryStateStore()
+        state = await stack.enter_async_context(store)
         harvester = await stack.enter_async_context(
             Harvester(
                 clients,
