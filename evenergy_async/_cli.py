@@ -319,7 +319,8 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         # --plan reads a state file that exists and creates none
         keep = not args.plan or await asyncio.to_thread(os.path.exists, state_path)
         store: SQLiteStateStore | MemoryStateStore = SQLiteStateStore(state_path) if keep else MemoryStateStore()
-        state = await stack.enter_async_context(store)
+        await stack.enter_async_context(store)
+        state = store
         harvester = await stack.enter_async_context(
             Harvester(
                 clients,
