@@ -3,6 +3,9 @@
 ``harvest`` pulls vehicle logs into one JSONL file per kind, resumable from a state file;
 ``demo`` runs the same harvest end to end against the embedded simulator.
 Credentials come from the environment only and are never printed.
+
+Every failure a user can cause or meet ends in one line on stderr and a documented exit
+code (:data:`EXIT_CODES`); a traceback is shown only with ``--debug`` (or ``EVENERGY_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -10,47 +13,108 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import hashlib
 import json
+import math
 import os
+import re
 import shutil
+import signal
+import sqlite3
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import _cli_observe
 from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, MemoryStateStore, SQLiteStateStore
+
+if TYPE_CHECKING:
+    from ._harvest import HarvestPlan
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some vehicle (or a token's vehicle listing) failed
-EXIT_USAGE = 2  # bad arguments or missing credentials
+EXIT_USAGE = 2  # bad arguments, bad or missing credentials in the environment, wrong base URL
 EXIT_INCOMPLETE = 3  # no failure, but work is parked until a token's budget returns
-EXIT_INTERRUPTED = 130
+EXIT_CREDENTIALS = 4  # the API (or its token endpoint) rejected the credentials
+EXIT_UNREACHABLE = 5  # no connection to the API (refused, DNS, TLS, or nothing answered for a while)
+EXIT_LOCAL = 6  # the output directory, the state file or another local file cannot be used
+EXIT_INTERNAL = 70  # a bug: please report it
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); 143 for SIGTERM
+EXIT_TERMINATED = 143
+EXIT_BROKEN_PIPE = 141  # stdout was closed early (e.g. piped into head), as a shell reports SIGPIPE
+
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "done: everything asked for was harvested"),
+    (EXIT_FAILED, "some vehicles failed (listed in the report); run again to retry them"),
+    (EXIT_USAGE, "usage error: bad option, credentials missing or malformed, wrong --base-url"),
+    (EXIT_INCOMPLETE, "incomplete: a token's budget is spent and its work is parked; run again later"),
+    (EXIT_CREDENTIALS, "credentials rejected by the API: check EVENERGY_TOKEN or the client id/secret"),
+    (EXIT_UNREACHABLE, "API unreachable (refused, DNS, TLS, or no answer for a while); run again"),
+    (EXIT_LOCAL, "local output or state problem: directory or state file unusable, disk full"),
+    (EXIT_INTERNAL, "internal error, please report it (--debug shows the traceback)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C; 143 for SIGTERM): state committed, run again to continue"),
+    (EXIT_BROKEN_PIPE, "stdout closed early (e.g. piped into head); the run itself finished"),
+)
 
 ENV_TOKEN = "EVENERGY_TOKEN"
 ENV_CLIENT_ID = "EVENERGY_CLIENT_ID"
 ENV_CLIENT_SECRET = "EVENERGY_CLIENT_SECRET"
+ENV_BASE_URL = "EVENERGY_BASE_URL"
+ENV_DEBUG = "EVENERGY_DEBUG"
+
+PROG = "evenergy-async"
+MIN_PROGRESS_INTERVAL = 0.1
+MAX_CONCURRENCY = 1000
 
 
-class UsageError(Exception):
-    pass
+class CLIError(Exception):
+    """A failure with its exit code; the message is the one line the user sees."""
+
+    code = EXIT_INTERNAL
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class UsageError(CLIError):
+    code = EXIT_USAGE
 
 
 # -- argument parsing ------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _timestamp(value: str) -> datetime:
     """``2026-11-01`` (midnight UTC) or an RFC 3339 timestamp (naive means UTC)."""
     text = value.strip()
     try:
+        if not text or not text[0].isdigit():
+            raise ValueError(text)
         dt = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date or timestamp: {value!r} (e.g. 2026-11-01)") from None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+        dt = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+        dt = dt.astimezone(UTC)
+        if dt.year < 1970:
+            raise ValueError(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"not a date or timestamp: {value!r} (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
+        ) from None
+    return dt
 
 
 def _kinds(value: str) -> tuple[LogKind, ...]:
@@ -65,30 +129,57 @@ def _shard(value: str) -> tuple[int, int]:
         index_s, count_s = value.split("/")
         index, count = int(index_s), int(count_s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard wants I/N, e.g. 0/4, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"wants I/N with 0 <= I < N, e.g. 0/4; got {value!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {value!r}")
+        raise argparse.ArgumentTypeError(f"wants I/N with 0 <= I < N, e.g. 0/4; got {value!r}")
     return index, count
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+def _int_range(low: int, high: int | None) -> Any:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+        if n < low or (high is not None and n > high):
+            raise argparse.ArgumentTypeError(
+                f"must be {low}..{high}, got {n}" if high is not None else f"must be >= {low}, got {n}"
+            )
+        return n
+
+    return parse
 
 
-def _seconds(value: str) -> float:
-    try:
-        n = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return n
+def _seconds_at_least(low: float) -> Any:
+    def parse(value: str) -> float:
+        try:
+            n = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+        if not math.isfinite(n):
+            raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {value!r}")
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g} seconds, got {value}")
+        return n
+
+    return parse
+
+
+_seconds = _seconds_at_least(0.0)
+_positive_int = _int_range(1, None)
+
+
+def _exit_code_table() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=f"show a traceback on an internal error (also {ENV_DEBUG}=1)",
+    )
 
 
 def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -100,11 +191,22 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
     )
     p.add_argument("--since", type=_timestamp, help="oldest timestamp to fetch, e.g. 2026-11-01 (UTC)")
     p.add_argument("--until", type=_timestamp, help="newest timestamp to fetch (default: the run's start time)")
-    p.add_argument("--concurrency", type=_positive_int, default=32, help="requests in flight overall (default 32)")
     p.add_argument(
-        "--per-token", type=_positive_int, default=8, dest="per_token", help="requests in flight per token (default 8)"
+        "--concurrency",
+        type=_int_range(1, MAX_CONCURRENCY),
+        default=32,
+        help=f"requests in flight overall, 1..{MAX_CONCURRENCY} (default 32)",
     )
-    p.add_argument("--page-size", type=int, default=100, choices=range(1, 101), metavar="1..100", dest="page_size")
+    p.add_argument(
+        "--per-token",
+        type=_int_range(1, MAX_CONCURRENCY),
+        default=8,
+        dest="per_token",
+        help="requests in flight per token (default 8)",
+    )
+    p.add_argument(
+        "--page-size", type=_int_range(1, 100), default=100, dest="page_size", help="records per page, 1..100 (default 100)"
+    )
     p.add_argument("--overlap", type=_seconds, default=600.0, help="seconds re-read below the watermark (default 600)")
     p.add_argument(
         "--max-park",
@@ -115,16 +217,28 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
         "left for the next run (default 3600)",
     )
     p.add_argument(
-        "--progress-interval", type=_seconds, dest="progress_interval", help="seconds between progress lines"
+        "--progress-interval",
+        type=_seconds_at_least(MIN_PROGRESS_INTERVAL),
+        dest="progress_interval",
+        help=f"seconds between progress updates, at least {MIN_PROGRESS_INTERVAL:g} "
+        "(default 0.5 on a terminal, 10 otherwise)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument("--verbose", "-v", action="store_true", help="progress per token too")
     p.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
     _cli_observe.add_arguments(p)
+    _add_common(p)
     if not demo:
         p.add_argument("--out", required=True, help="output directory (one JSONL file per kind)")
         p.add_argument("--state", help="state file (SQLite; default OUT/harvest-state.sqlite)")
-        p.add_argument("--base-url", dest="base_url", help="API base URL (default https://api.ev.energy/v2)")
-        p.add_argument("--plan", action="store_true", help="print the forecast (requests, time) and exit")
+        p.add_argument(
+            "--base-url",
+            dest="base_url",
+            help=f"API base URL (default ${ENV_BASE_URL}, else https://api.ev.energy/v2)",
+        )
+        p.add_argument(
+            "--plan", action="store_true", help="print the forecast (requests, records, time) and exit; writes nothing"
+        )
         p.add_argument(
             "--shard",
             type=_shard,
@@ -141,33 +255,48 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
         )
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="evenergy-async",
+    epilog = _exit_code_table()
+    parser = _Parser(
+        prog=PROG,
         description="ev.energy v2 API tools: a resumable bulk log harvester and a demo against the simulator.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", help=f"show a traceback on an internal error (also {ENV_DEBUG}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     harvest = sub.add_parser(
         "harvest",
         help="harvest vehicle logs into JSONL files (resumable)",
         description=(
             "Harvest vehicle logs into OUT/<kind>_logs.jsonl, one record per line with its vehicle_id. "
-            f"Credentials from the environment: {ENV_TOKEN} (one or more comma-separated user tokens), or "
+            f"Credentials from the environment: {ENV_TOKEN} (one or more comma-separated user tokens, "
+            "each optionally labelled as label=token), or "
             f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}. Running it again continues where the last run "
-            "stopped (exactly once, via the state file). Exit codes: 0 done, 1 some vehicle failed, "
-            "2 usage error, 3 incomplete (work parked until a budget returns: run again later)."
+            "stopped (exactly once, via the state file)."
         ),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_harvest_options(harvest, demo=False)
     demo = sub.add_parser(
         "demo",
         help="start the embedded simulator and harvest from it end to end",
         description="Start the simulator on a free loopback port and harvest all of its vehicles' logs.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--vehicles", type=_positive_int, default=300, help="vehicles in the simulator (default 300)")
-    demo.add_argument("--users", type=_positive_int, default=3, help="users (one token each; default 3)")
-    demo.add_argument("--logs", type=int, default=50, help="logs per vehicle and kind (default 50)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--vehicles", type=_int_range(0, 100_000), default=300, help="vehicles in the simulator (default 300)")
+    demo.add_argument("--users", type=_int_range(1, 1000), default=3, help="users (one token each; default 3)")
+    demo.add_argument("--logs", type=_int_range(0, 1_000_000), default=50, help="logs per vehicle and kind (default 50)")
+    demo.add_argument("--seed", type=_int_range(0, 2**63 - 1), default=0)
     demo.add_argument("--latency", type=_seconds, default=0.0, help="simulated seconds per request (default 0)")
     demo.add_argument("--out", help="output directory (default: a temporary one, removed unless --keep)")
     demo.add_argument("--keep", action="store_true", help="keep the temporary output directory")
@@ -177,99 +306,329 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- credentials -------------------------------------------------------------------------
 
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", re.ASCII)
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no spaces, no control characters
+
+
+def token_label(secret: str, prefix: str = "tok") -> str:
+    """A stable label for a credential that does not reveal it: a short hash."""
+    return f"{prefix}-{hashlib.sha256(secret.encode()).hexdigest()[:8]}"
+
+
+def _split_entry(entry: str, index: int) -> tuple[str | None, str]:
+    """``label=token`` or a bare ``token`` (RFC 6750 tokens have ``=`` only as trailing padding)."""
+    label, sep, rest = entry.partition("=")
+    if not sep or not rest.strip("="):
+        return None, entry
+    label = label.strip()
+    if not _LABEL.fullmatch(label):
+        raise UsageError(
+            f"{ENV_TOKEN} entry {index}: a label (before '=') must be letters, digits, '.', '_' or '-', "
+            "at most 40 characters"
+        )
+    return label, rest.strip()
+
 
 def credentials_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Label -> credential from the environment (never printed)."""
+    """Label -> credential from the environment (never printed).
+
+    ``EVENERGY_TOKEN`` holds comma-separated tokens, each ``label=token`` or a bare token
+    (labelled ``tok-`` plus a short hash of it); or ``EVENERGY_CLIENT_ID`` and
+    ``EVENERGY_CLIENT_SECRET`` (labelled ``app-`` plus a short hash of the client ID).
+    """
     from ._auth import BearerToken, ClientCredentials
 
     env = dict(os.environ) if env is None else env
-    raw = env.get(ENV_TOKEN, "").strip()
-    if raw:
-        tokens = [t.strip() for t in raw.split(",") if t.strip()]
-        if len(tokens) == 1:
-            return {"default": BearerToken(tokens[0])}
-        return {f"token{i}": BearerToken(t) for i, t in enumerate(tokens)}
+    raw = env.get(ENV_TOKEN)
+    if raw is not None and raw.strip():
+        entries = [e.strip() for e in raw.split(",")]
+        entries = [e for e in entries if e]
+        if not entries:
+            raise UsageError(f"{ENV_TOKEN} is set but holds no token (only commas or spaces)")
+        creds: dict[str, Any] = {}
+        seen: set[str] = set()
+        for index, entry in enumerate(entries, 1):
+            label, token = _split_entry(entry, index)
+            if not token:
+                raise UsageError(f"{ENV_TOKEN} entry {index} has a label but no token")
+            if not _TOKEN_CHARS.fullmatch(token):
+                raise UsageError(f"{ENV_TOKEN} entry {index} contains spaces or control characters: not a token")
+            if token in seen:
+                raise UsageError(f"{ENV_TOKEN} entry {index} repeats an earlier token: give each token once")
+            seen.add(token)
+            label = label or token_label(token)
+            if label in creds:
+                raise UsageError(f"{ENV_TOKEN} entry {index}: the label {label!r} is used twice")
+            creds[label] = BearerToken(token)
+        return creds
     client_id = env.get(ENV_CLIENT_ID, "").strip()
     secret = env.get(ENV_CLIENT_SECRET, "").strip()
     if client_id and secret:
-        return {"default": ClientCredentials(client_id, secret)}
+        if not _TOKEN_CHARS.fullmatch(client_id) or not _TOKEN_CHARS.fullmatch(secret):
+            raise UsageError(f"{ENV_CLIENT_ID}/{ENV_CLIENT_SECRET} contain spaces or control characters")
+        return {token_label(client_id, "app"): ClientCredentials(client_id, secret)}
     if client_id or secret:
         raise UsageError(f"set both {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
+    if raw is not None:
+        raise UsageError(f"{ENV_TOKEN} is empty: set it to a token, or set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
     raise UsageError(f"no credentials: set {ENV_TOKEN}, or {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}")
 
 
-def _vehicle_lines(path: str) -> Iterator[str]:
-    """Vehicle IDs from a file, read lazily (blank lines and # comments skipped)."""
-    stream: TextIO
-    with contextlib.ExitStack() as stack:
-        stream = sys.stdin if path == "-" else stack.enter_context(open(path, encoding="utf-8"))
-        for line in stream:
+def _check_vehicle_id(value: str, where: str) -> str:
+    from ._sansio import validate_id
+
+    try:
+        return validate_id("vehicle", value)
+    except ValueError:
+        raise UsageError(f"{where}: {value[:60]!r} is not a vehicle ID (they look like vhcl + 26 letters/digits)") from None
+
+
+def _vehicle_lines(path: str, stream: TextIO) -> Iterator[str]:
+    """Vehicle IDs from an open file, read lazily (blank lines and # comments skipped)."""
+    with stream if path != "-" else contextlib.nullcontext(stream):
+        for number, line in enumerate(stream, 1):
             text = line.split("#", 1)[0].strip()
             if text:
-                yield text
+                yield _check_vehicle_id(text, f"--vehicles-file {path} line {number}")
+
+
+def _open_vehicles_file(path: str) -> TextIO:
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8")  # read lazily; closed by _vehicle_lines
+    except OSError as exc:
+        raise UsageError(f"cannot read --vehicles-file {path}: {exc.strerror or exc}") from None
+
+
+# -- base URL -----------------------------------------------------------------------------
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    from yarl import URL
+
+    from ._sansio import DEFAULT_BASE_URL, check_base_url
+
+    given = args.base_url if args.base_url is not None else os.environ.get(ENV_BASE_URL, "").strip() or None
+    text = given or DEFAULT_BASE_URL
+    source = "--base-url" if args.base_url is not None else ENV_BASE_URL
+    try:
+        url = URL(text)
+    except (ValueError, TypeError):
+        raise UsageError(f"{source} {text!r} is not a URL (e.g. https://api.ev.energy/v2)") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"{source} {text!r} is not an http(s) URL with a host (e.g. https://api.ev.energy/v2)")
+    try:
+        check_base_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    return text
+
+
+def _v2_hint(base_url: str) -> str:
+    from yarl import URL
+
+    url = URL(base_url)
+    path = url.path.rstrip("/")
+    if path.endswith("/v2"):
+        return "is it the API's base URL?"
+    return f"did you mean {url.with_path(path + '/v2')}?"
 
 
 # -- progress ------------------------------------------------------------------------------
 
 
-def _eta(report: HarvestReport, harvester: Harvester) -> str:
-    done = report.partitions_done + report.partitions_failed
-    total = report.partitions_total
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _count(n: int) -> str:
+    if n < 100_000:
+        return f"{n:,}"
+    if n < 10_000_000:
+        return f"{n / 1000:,.0f}k"
+    return f"{n / 1_000_000:,.1f}M"
+
+
+def eta_seconds(report: HarvestReport, plan: HarvestPlan | None, *, parked: bool) -> float | None:
+    """Seconds left: from the forecast at first, then from the rate so far (None: unknown)."""
+    if parked:
+        return None
+    elapsed = report.elapsed
+    # two views of the share done: requests against the forecast's (trusted while the run
+    # stays below it), and finished partitions once all of them are known; both if both
+    fractions: list[float] = []
+    expected = plan.total_requests if plan is not None else 0
+    done_requests = report.requests
+    if expected > 0 and done_requests < expected:
+        fractions.append(done_requests / expected)
     exhausted = all(t.input_exhausted for t in report.tokens.values())
-    if done == 0 or report.elapsed <= 0 or not exhausted:
-        return "?"
-    if harvester.parked_tokens:
-        return "parked"
-    left = max(0, total - done - report.partitions_parked)
-    seconds = report.elapsed / done * left
-    return f"{seconds:.0f}s"
+    finished = report.partitions_done + report.partitions_failed
+    if exhausted and report.partitions_total:
+        fractions.append(finished / report.partitions_total)
+    fraction = sum(fractions) / len(fractions) if fractions else 0.0
+    if plan is not None and (done_requests < 8 or elapsed < 1.0 or fraction <= 0):
+        return max(0.0, plan.estimated_seconds - elapsed)
+    if fraction <= 0 or elapsed <= 0:
+        return None
+    return elapsed * (1 - fraction) / fraction
 
 
-def progress_line(harvester: Harvester) -> str:
-    report = harvester.progress()
-    kinds = " ".join(f"{k.value}={report.records.get(k.value, 0)}" for k in report.kinds)
-    budgets = []
-    for name, tok in report.tokens.items():
-        if tok.budget_remaining is not None:
-            budgets.append(f"{name}={tok.budget_remaining}/{tok.budget_limit}")
-    parked = harvester.parked_tokens
-    return (
-        f"[{report.elapsed:6.1f}s] records {kinds} | requests {report.http_requests} retries {report.retries}"
-        f" | budget {' '.join(budgets) or '?'} | parked {len(parked)}{' ' + ','.join(parked) if parked else ''}"
-        f" | partitions {report.partitions_done}/{report.partitions_total}"
-        f"{'+' if not all(t.input_exhausted for t in report.tokens.values()) else ''}"
-        f" failed {report.partitions_failed} | ETA {_eta(report, harvester)}"
-    )
+def progress_lines(
+    report: HarvestReport,
+    *,
+    parked: Sequence[str] = (),
+    plan: HarvestPlan | None = None,
+    width: int = 80,
+    verbose: bool = False,
+) -> list[str]:
+    """The progress display: one line that fits ``width`` (plus one per token with ``verbose``)."""
+    exhausted = all(t.input_exhausted for t in report.tokens.values())
+    total = report.partitions_total
+    if not exhausted and plan is not None:
+        total = max(total, sum(t.partitions for t in plan.tokens))
+    more = "" if exhausted or (plan is not None and total > report.partitions_total) else "+"
+    eta = eta_seconds(report, plan, parked=bool(parked))
+    eta_text = "parked" if parked else ("?" if eta is None else _duration(eta))
+    budgets = [(t.budget_remaining, t.budget_limit) for t in report.tokens.values() if t.budget_remaining is not None]
+    low = min(budgets, default=None, key=lambda b: b[0] or 0)
+    kinds = " ".join(f"{k.value} {_count(report.records.get(k.value, 0))}" for k in report.kinds)
+    # (priority, text): lower priority numbers are kept first when the width is short
+    segments: list[tuple[int, str]] = [
+        (0, f"{_duration(report.elapsed):>6}"),
+        (1, f"{_count(report.records_total)} records"),
+        (9, f"({kinds})"),
+        (3, f"{report.partitions_done + report.partitions_failed}/{total}{more} parts"),
+        (5, f"{_count(report.http_requests)} req"),
+    ]
+    if report.retries:
+        segments.append((8, f"{_count(report.retries)} retries"))
+    if low is not None:
+        segments.append((7, f"budget {low[0]}/{low[1] if low[1] is not None else '?'}"))
+    if report.partitions_failed or report.failures:
+        segments.append((4, f"{len(report.failures)} failed"))
+    if parked:
+        segments.append((4, f"parked: {','.join(parked)}"))
+    segments.append((2, f"ETA {eta_text}"))
+    keep: set[int] = set()
+    used = 0
+    for index in sorted(range(len(segments)), key=lambda i: segments[i][0]):
+        text = segments[index][1]
+        extra = len(text) + (2 if keep else 0)
+        if used + extra <= width or not keep:
+            keep.add(index)
+            used += extra
+    line = "  ".join(text for i, (_, text) in enumerate(segments) if i in keep)
+    lines = [line[:width]]
+    if verbose:
+        for name, tok in report.tokens.items():
+            budget = f"{tok.budget_remaining}/{tok.budget_limit}" if tok.budget_remaining is not None else "?"
+            state = f" parked until {tok.parked_until:%H:%M:%S}Z" if tok.parked_until is not None else ""
+            text = (
+                f"  {name}: {tok.vehicles} vehicles, {tok.partitions_done + tok.partitions_failed}/{tok.partitions} "
+                f"parts, {_count(tok.records)} records, {_count(tok.requests)} req, budget {budget}{state}"
+            )
+            lines.append(text[:width])
+    return lines
 
 
-async def _progress(harvester: Harvester, interval: float | None, stream: TextIO) -> None:
-    tty = stream.isatty()
-    every = interval if interval is not None else (0.5 if tty else 10.0)
-    width = 0
+def _terminal_width(stream: TextIO) -> int:
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     try:
-        while True:
-            await asyncio.sleep(every)
-            line = progress_line(harvester)
-            if tty:
-                width = max(width, len(line))
-                stream.write("\r" + line.ljust(width))
-            else:
-                stream.write(line + "\n")
-            stream.flush()
-    finally:
-        # the final state, however short the run was
-        line = progress_line(harvester)
-        stream.write(("\r" + line.ljust(width) + "\n") if tty else (line + "\n"))
-        stream.flush()
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return shutil.get_terminal_size().columns
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class Progress:
+    """Redraws in place on a terminal (``\\r`` and clear-to-end-of-line, fitted to its width);
+    prints plain periodic lines otherwise. A closed stream stops it quietly."""
+
+    def __init__(
+        self,
+        harvester: Harvester,
+        stream: TextIO,
+        *,
+        interval: float | None,
+        verbose: bool,
+        plan: HarvestPlan | None = None,
+    ) -> None:
+        self.harvester = harvester
+        self.stream = stream
+        self.tty = _isatty(stream)
+        self.every = interval if interval is not None else (0.5 if self.tty else 10.0)
+        self.verbose = verbose
+        self.plan = plan
+        self._drawn = 0
+        self._broken = False
+
+    def render(self) -> list[str]:
+        width = _terminal_width(self.stream) - 1 if self.tty else max(_terminal_width(self.stream) - 1, 79)
+        return progress_lines(
+            self.harvester.progress(),
+            parked=self.harvester.parked_tokens,
+            plan=self.plan,
+            width=max(20, width),
+            verbose=self.verbose,
+        )
+
+    def draw(self, final: bool = False) -> None:
+        if self._broken:
+            return
+        lines = self.render()
+        if self.tty:
+            up = f"\x1b[{self._drawn - 1}A" if self._drawn > 1 else ""
+            text = up + "\r" + "\n".join(line + "\x1b[K" for line in lines) + "\x1b[J"
+            self._drawn = len(lines)
+            if final:
+                text += "\n"
+                self._drawn = 0
+        else:
+            text = "".join(line + "\n" for line in lines)
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._broken = True  # nobody reads the progress any more: the harvest goes on
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.every)
+                self.draw()
+        finally:
+            self.draw(final=True)  # the final state, however short the run was
+
+
+# kept for callers of the earlier one-line API
+def progress_line(harvester: Harvester, width: int = 80) -> str:
+    return progress_lines(harvester.progress(), parked=harvester.parked_tokens, width=width)[0]
 
 
 # -- commands -------------------------------------------------------------------------------
 
 
-async def _run_with_progress(harvester: Harvester, sink: JsonlSink, args: argparse.Namespace) -> HarvestReport:
+async def _run_with_progress(
+    harvester: Harvester, sink: JsonlSink, args: argparse.Namespace, plan: HarvestPlan | None = None
+) -> HarvestReport:
     task = None
     if not args.quiet:
-        task = asyncio.create_task(_progress(harvester, args.progress_interval, sys.stderr))
+        progress = Progress(harvester, sys.stderr, interval=args.progress_interval, verbose=args.verbose, plan=plan)
+        task = asyncio.create_task(progress.run())
     try:
         async with _cli_observe.of(args).harvesting(harvester, sink) as observed_sink:
             return await harvester.run(observed_sink)
@@ -279,48 +638,156 @@ async def _run_with_progress(harvester: Harvester, sink: JsonlSink, args: argpar
             await asyncio.wait([task])
 
 
-def _exit_code(report: HarvestReport) -> int:
+_CREDENTIAL_ERRORS = frozenset({"UnauthorizedError", "AuthError"})
+_CONNECTION_ERRORS = frozenset({"ConnectError", "APIUnreachableError"})
+
+
+def _exit_code(report: HarvestReport) -> tuple[int, str | None]:
+    """The exit code of a finished run, and the one line for stderr (None when all is well)."""
     if report.failures:
-        return EXIT_FAILED
-    if report.parked or report.cancelled:
-        return EXIT_INCOMPLETE
-    return EXIT_OK
+        errors = {f.error for f in report.failures}
+        tokens = sorted({f.token for f in report.failures if f.error in _CREDENTIAL_ERRORS})
+        if tokens:
+            return EXIT_CREDENTIALS, (
+                f"credentials rejected for token(s) {', '.join(tokens)}: check {ENV_TOKEN} "
+                f"or {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}; the rest of the run is saved"
+            )
+        if errors <= _CONNECTION_ERRORS:
+            return EXIT_UNREACHABLE, "the API was unreachable; run the same command again later to continue"
+        n = len(report.failed_vehicles)
+        listing = sum(1 for f in report.failures if f.vehicle_id is None)
+        what = f"{n} vehicle(s)" + (f" and {listing} vehicle listing(s)" if listing else "")
+        return EXIT_FAILED, f"{what} failed (see the report); run the same command again to retry them"
+    if report.parked:
+        return EXIT_INCOMPLETE, "incomplete: a token's budget is spent; run the same command again after it returns"
+    if report.cancelled:
+        return EXIT_INCOMPLETE, "incomplete: the run was stopped; run the same command again to continue"
+    return EXIT_OK, None
+
+
+async def _preflight(label: str, credential: Any, base_url: str, *, many: bool) -> None:
+    """One cheap request per token before the harvest, so that wrong credentials, a wrong
+    base URL or an unreachable API are told at once (not after retries of every vehicle).
+
+    One attempt after one quick retry for connection errors: a harvest that is about to
+    run deserves a fast answer when nothing listens at all.
+    """
+    from ._client import EvEnergyClient
+    from ._errors import (
+        AuthError,
+        ForbiddenError,
+        NotFoundError,
+        TransportError,
+        UnauthorizedError,
+    )
+    from ._sansio import RetryPolicy
+
+    who = f" (token {label})" if many else ""
+    retry = RetryPolicy(max_attempts=2, backoff_base=0.25, backoff_max=0.5, retry_after_cap=0)
+    try:
+        async with EvEnergyClient(credential, base_url=base_url, retry=retry, timeout=10) as client:
+            async for _page in client.vehicles.list(page_size=1).pages():
+                break
+    except (UnauthorizedError, AuthError) as exc:
+        detail = f": {exc.error}" if isinstance(exc, AuthError) and exc.error else ""
+        raise CLIError(
+            f"credentials rejected{who}{detail} (HTTP {exc.status or '?'} from {exc.url or base_url}): "
+            f"check {ENV_TOKEN}, or {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}",
+            EXIT_CREDENTIALS,
+        ) from None
+    except NotFoundError as exc:
+        raise UsageError(
+            f"the API answered 404 for {_without_query(exc.url) or base_url + '/vehicles'}: wrong base URL {base_url}; "
+            f"{_v2_hint(base_url)}"
+        ) from None
+    except ForbiddenError:
+        return  # the token may not list vehicles; the harvest reports what it cannot read
+    except TransportError as exc:
+        raise CLIError(_unreachable_message(exc, base_url), EXIT_UNREACHABLE) from None
+    except Exception:
+        return  # 429, 5xx, odd bodies: the harvester has its own policy for these
+
+
+def _without_query(url: str | None) -> str | None:
+    from yarl import URL
+
+    return str(URL(url).with_query(None)) if url else None
+
+
+def _unreachable_message(exc: BaseException, base_url: str) -> str:
+    from yarl import URL
+
+    address = getattr(exc, "address", None)
+    if not address:
+        url = URL(str(getattr(exc, "url", None) or base_url))
+        address = f"{url.host}:{url.port}" if url.host else base_url
+    reason = getattr(exc, "message", None) or str(exc)
+    if re.search(r"certificate", reason, re.IGNORECASE):
+        return (
+            f"API unreachable at {address}: its TLS certificate is not trusted ({reason}); "
+            "check --base-url, or the system's CA certificates"
+        )
+    if re.search(r"SSL|TLS", reason):
+        return f"API unreachable at {address}: TLS handshake failed ({reason}); does it speak https? check --base-url"
+
+    return f"API unreachable at {address}: {reason}; check --base-url and the network, then run again"
+
+
+def _harvest_setup(args: argparse.Namespace) -> None:
+    """Everything checked before the first request: arguments, credentials, local paths."""
+    args.credentials = credentials_from_env()
+    args.base_url = _base_url(args)
+    now = datetime.now(UTC)
+    if args.since is not None and args.since > now:
+        raise UsageError(f"--since {args.since.isoformat()} is in the future: nothing to harvest")
+    if args.since is not None and args.until is not None and args.until < args.since:
+        raise UsageError(f"--until {args.until.isoformat()} is before --since {args.since.isoformat()}")
+    args.vehicles = None
+    if args.vehicle or args.vehicles_file:
+        if len(args.credentials) > 1:
+            raise UsageError("--vehicle/--vehicles-file work with a single token")
+        ids = [_check_vehicle_id(v.strip(), "--vehicle") for v in args.vehicle]
+        if args.vehicles_file:
+            stream = _open_vehicles_file(args.vehicles_file)
+            args.vehicles = _chain(ids, _vehicle_lines(args.vehicles_file, stream))
+        else:
+            args.vehicles = ids
+    args.out = os.path.abspath(args.out)
+    args.state_path = os.path.abspath(args.state) if args.state else os.path.join(args.out, "harvest-state.sqlite")
+    # --plan writes nothing: no output directory, and no state file unless one exists
+    args.memory_state = args.plan and not os.path.exists(args.state_path)
+    if not args.plan:
+        os.makedirs(args.out, exist_ok=True)
 
 
 async def cmd_harvest(args: argparse.Namespace) -> int:
     from ._client import EvEnergyClient
-    from ._sansio import DEFAULT_BASE_URL, RetryPolicy
+    from ._sansio import RetryPolicy
 
-    credentials = credentials_from_env()
-    vehicles: Any = None
-    if args.vehicle or args.vehicles_file:
-        if len(credentials) > 1:
-            raise UsageError("--vehicle/--vehicles-file work with a single token")
-        ids: list[str] = list(args.vehicle)
-        vehicles = ids if not args.vehicles_file else _chain(ids, _vehicle_lines(args.vehicles_file))
-    out: str = args.out  # made absolute by main()
-    state_path = args.state or os.path.join(out, "harvest-state.sqlite")
-    base_url = args.base_url or DEFAULT_BASE_URL
+    credentials: dict[str, Any] = args.credentials
+    base_url: str = args.base_url
+    out: str = args.out
+    state_path: str = args.state_path
+    vehicles: Any = args.vehicles
     retry = RetryPolicy(retry_after_cap=args.retry_after_cap)
     async with contextlib.AsyncExitStack() as stack:
+        state: Any
+        if args.memory_state:
+            state = MemoryStateStore()
+        else:
+            state = await stack.enter_async_context(SQLiteStateStore(state_path))
+        for label, credential in credentials.items():
+            await _preflight(label, credential, base_url, many=len(credentials) > 1)
         clients = {}
         for label, credential in credentials.items():
-            try:
-                client = EvEnergyClient(
-                    credential,
-                    base_url=base_url,
-                    retry=retry,
-                    max_connections=max(args.concurrency, 10),
-                    **_cli_observe.of(args).client_kwargs,
-                )
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            client = EvEnergyClient(
+                credential,
+                base_url=base_url,
+                retry=retry,
+                max_connections=max(args.concurrency, 10),
+                **_cli_observe.of(args).client_kwargs,
+            )
             clients[label] = await stack.enter_async_context(client)
-        # --plan reads a state file that exists and creates none
-        keep = not args.plan or await asyncio.to_thread(os.path.exists, state_path)
-        store: SQLiteStateStore | MemoryStateStore = SQLiteStateStore(state_path) if keep else MemoryStateStore()
-        await stack.enter_async_context(store)
-        state = store
         harvester = await stack.enter_async_context(
             Harvester(
                 clients,
@@ -341,10 +808,16 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
             plan = await harvester.plan()
             print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.format())
             return EXIT_OK
+        # the forecast gives the progress display its ETA from the start (its vehicle
+        # listing is reused by the run; a few sample pages are fetched twice)
+        forecast = await harvester.plan() if not args.quiet else None
         sink = await stack.enter_async_context(JsonlSink(out))
-        report = await _run_with_progress(harvester, sink, args)
+        report = await _run_with_progress(harvester, sink, args, forecast)
     _print_report(report, args, extra={"out": out, "state": state_path})
-    return _exit_code(report)
+    code, message = _exit_code(report)
+    if message:
+        _say(message)
+    return code
 
 
 def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
@@ -359,6 +832,7 @@ def _print_report(report: HarvestReport, args: argparse.Namespace, extra: dict[s
         print(report.summary())
         for key, value in extra.items():
             print(f"  {key}: {value}")
+    sys.stdout.flush()
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
@@ -367,17 +841,17 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
     temporary: bool = args.temporary
     out: str = args.out  # made absolute (or a new temporary directory) by main()
+    args.state_path = os.path.join(out, "harvest-state.sqlite")
     config = SimulatorConfig(
         seed=args.seed, users=args.users, vehicles=args.vehicles, logs_per_kind=args.logs, latency=args.latency
     )
+    if args.since is not None and args.until is not None and args.until < args.since:
+        raise UsageError(f"--until {args.until.isoformat()} is before --since {args.since.isoformat()}")
     async with Simulator(config) as sim, contextlib.AsyncExitStack() as stack:
         if not args.quiet:
-            print(
-                f"simulator: {sim.base_url} with {args.vehicles} vehicles of {args.users} users, "
-                f"{args.logs} logs per vehicle and kind; harvesting {','.join(k.value for k in args.kinds)} "
-                f"into {out}",
-                file=sys.stderr,
-            )
+            _say(f"simulator: {sim.base_url}, {args.vehicles} vehicles, {args.users} users", prefix=False)
+            _say(f"harvesting {args.logs} {','.join(k.value for k in args.kinds)} logs per vehicle", prefix=False)
+            _say(f"into {out}", prefix=False)
         clients = {
             f"user{i}": await stack.enter_async_context(
                 EvEnergyClient(
@@ -395,14 +869,15 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             kinds=args.kinds,
             since=args.since,
             until=args.until,
-            state=os.path.join(out, "harvest-state.sqlite"),
+            state=args.state_path,
             concurrency=args.concurrency,
             per_token_concurrency=args.per_token,
             page_size=args.page_size,
             overlap=timedelta(seconds=args.overlap),
             max_park=args.max_park,
         ) as harvester:
-            report = await _run_with_progress(harvester, JsonlSink(out), args)
+            forecast = await harvester.plan() if not args.quiet else None
+            report = await _run_with_progress(harvester, JsonlSink(out), args, forecast)
         wall = time.perf_counter() - t0
         whole = args.since is None and args.until is None and not report.failures
         verified = await asyncio.to_thread(_verify_demo, sim, out, args.kinds) if whole else None
@@ -413,7 +888,13 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     if verified is not None:
         extra["verified"] = verified
     _print_report(report, args, extra)
-    return _exit_code(report) if verified in (None, "ok") else EXIT_FAILED
+    if verified not in (None, "ok"):
+        _say(f"demo verification {verified}")
+        return EXIT_FAILED
+    code, message = _exit_code(report)
+    if message:
+        _say(message)
+    return code
 
 
 def _verify_demo(sim: Any, out: str, kinds: Sequence[LogKind]) -> str:
@@ -430,33 +911,170 @@ def _verify_demo(sim: Any, out: str, kinds: Sequence[LogKind]) -> str:
     return "ok"
 
 
+# -- errors: one line and an exit code ---------------------------------------------------------
+
+
+def _say(message: str, *, prefix: bool = True) -> None:
+    """One line on stderr (quietly nothing if stderr is gone)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write((f"{PROG}: " if prefix else "") + message + "\n")
+        sys.stderr.flush()
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space, then run the same command again (the state is consistent)",
+    errno.EDQUOT: "free some space, then run the same command again (the state is consistent)",
+    errno.EACCES: "choose a directory you may write to (--out, --state)",
+    errno.EPERM: "choose a directory you may write to (--out, --state)",
+    errno.EROFS: "choose a writable directory (--out, --state)",
+    errno.EEXIST: "--out must be a directory, not a file",
+    errno.ENOTDIR: "--out and --state must be in directories, not under a file",
+    errno.EISDIR: "--state must be a file, not a directory",
+    errno.ENOENT: "check the path (--out, --state)",
+    errno.EMFILE: "too many open files: lower --concurrency or raise the limit (ulimit -n)",
+}
+
+
+def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int, str] | None:
+    """The exit code and one line for an exception the user can act on (None: a bug)."""
+    from ._errors import AuthError, EvEnergyError, TransportError, UnauthorizedError
+
+    if isinstance(exc, CLIError):
+        return exc.code, str(exc)
+    if isinstance(exc, UnauthorizedError | AuthError):
+        return EXIT_CREDENTIALS, (
+            f"credentials rejected ({exc}): check {ENV_TOKEN}, or {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
+        )
+    if isinstance(exc, TransportError):
+        return EXIT_UNREACHABLE, _unreachable_message(exc, getattr(args, "base_url", None) or "the API")
+    state = getattr(args, "state_path", None) or "the state file"
+    if isinstance(exc, sqlite3.Error):
+        return EXIT_LOCAL, (
+            f"state file {state} is not usable ({exc}): give another --state, or move this one away "
+            "to start afresh (that re-harvests everything)"
+        )
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = _OS_HINTS.get(exc.errno or 0, "check the output directory and the state file")
+        return EXIT_LOCAL, f"local file problem: {exc.strerror or exc}{where}; {hint}"
+    if isinstance(exc, EvEnergyError):
+        return EXIT_FAILED, f"the API call failed: {exc}"
+    return None
+
+
+def _classify(exc: BaseException, args: argparse.Namespace | None) -> tuple[int, str] | None:
+    leaves = list(_leaves(exc))
+    # the user's mistakes first, then credentials, the API, local files; a bug last
+    for wanted in (CLIError, _credential_types(), _transport_types(), sqlite3.Error, OSError, Exception):
+        for leaf in leaves:
+            if isinstance(leaf, wanted):
+                return _describe(leaf, args)
+    return None
+
+
+def _credential_types() -> tuple[type[BaseException], ...]:
+    from ._errors import AuthError, UnauthorizedError
+
+    return (AuthError, UnauthorizedError)
+
+
+def _transport_types() -> tuple[type[BaseException], ...]:
+    from ._errors import TransportError
+
+    return (TransportError,)
+
+
+def _debug(args: argparse.Namespace | None) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get(ENV_DEBUG, "").strip().lower() in {"1", "true", "yes"}
+
+
+def _run(command: Any, args: argparse.Namespace) -> int:
+    """Run the command's coroutine; SIGTERM stops it like Ctrl-C (the state is committed)."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        terminated = False
+
+        def on_term() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, on_term)
+        try:
+            return int(await command(args))
+        except asyncio.CancelledError:
+            if terminated:
+                _say("terminated (SIGTERM): the state is committed; run the same command again to continue")
+                return EXIT_TERMINATED
+            raise
+
+    return asyncio.run(guarded())
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    if args.command == "harvest":
-        command = cmd_harvest
-        args.out = os.path.abspath(args.out)
-    else:
-        command = cmd_demo
-        args.temporary = args.out is None
-        args.out = tempfile.mkdtemp(prefix="evenergy-demo-") if args.temporary else os.path.abspath(args.out)
+    args: argparse.Namespace | None = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            _say("error: give a command, harvest or demo (see: evenergy-async --help)")
+            return EXIT_USAGE
         if args.command == "harvest":
+            command = cmd_harvest
+            _harvest_setup(args)
+        else:
+            command = cmd_demo
+            args.temporary = args.out is None
+            args.out = tempfile.mkdtemp(prefix="evenergy-demo-") if args.temporary else os.path.abspath(args.out)
             os.makedirs(args.out, exist_ok=True)
-        with _cli_observe.observing(args):
-            return asyncio.run(command(args))
-    except UsageError as exc:
-        print(f"evenergy-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            with _cli_observe.observing(args):
+                return _run(command, args)
+        finally:
+            if args.command == "demo" and args.temporary and not args.keep:
+                shutil.rmtree(args.out, ignore_errors=True)
+    except SystemExit:
+        raise  # argparse: --help, --version and usage errors (one line, code 2)
     except KeyboardInterrupt:
-        print("\ninterrupted: the state is consistent; run the same command again to continue", file=sys.stderr)
+        _say("interrupted: the state is committed; run the same command again to continue")
         return EXIT_INTERRUPTED
-    finally:
-        if args.command == "demo" and args.temporary and not args.keep:
-            shutil.rmtree(args.out, ignore_errors=True)
+    except BrokenPipeError:
+        # stdout went away (e.g. `| head`): Python's documented recipe, so that the
+        # interpreter's final flush does not complain again; nothing else to say
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        described = _classify(exc, args)
+        if described is None or _debug(args):
+            if _debug(args):
+                with contextlib.suppress(OSError, ValueError):
+                    traceback.print_exception(exc, file=sys.stderr)
+            if described is None:
+                name = type(next(_leaves(exc), exc)).__name__
+                leaf = next(_leaves(exc), exc)
+                _say(
+                    f"internal error: {name}: {leaf}; please report it "
+                    f"(run with --debug or {ENV_DEBUG}=1 for the traceback)"
+                )
+                return EXIT_INTERNAL
+        assert described is not None
+        code, message = described
+        _say(message)
+        return code
