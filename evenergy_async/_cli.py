@@ -473,7 +473,9 @@ def eta_seconds(report: HarvestReport, plan: HarvestPlan | None, *, parked: bool
         fractions.append(finished / report.partitions_total)
     fraction = sum(fractions) / len(fractions) if fractions else 0.0
     if plan is not None and (done_requests < 8 or elapsed < 1.0 or fraction <= 0):
-        return max(0.0, plan.estimated_seconds - elapsed)
+        left = plan.estimated_seconds - elapsed
+        if left > 0 or fraction <= 0:
+            return max(0.0, left)  # the forecast's, until the run has a rate of its own
     if fraction <= 0 or elapsed <= 0:
         return None
     return elapsed * (1 - fraction) / fraction
@@ -847,7 +849,16 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     )
     if args.since is not None and args.until is not None and args.until < args.since:
         raise UsageError(f"--until {args.until.isoformat()} is before --since {args.since.isoformat()}")
-    async with Simulator(config) as sim, contextlib.AsyncExitStack() as stack:
+    sim = Simulator(config)
+    try:
+        await sim.start("127.0.0.1", args.demo_port)
+    except OSError:
+        if not args.demo_port:
+            raise
+        await sim.start("127.0.0.1", 0)  # the last run's port is taken: its saved cursors are refetched
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(sim.close)
+        await asyncio.to_thread(_save_port, out, sim.base_url.port or 0)
         if not args.quiet:
             _say(f"simulator: {sim.base_url}, {args.vehicles} vehicles, {args.users} users", prefix=False)
             _say(f"harvesting {args.logs} {','.join(k.value for k in args.kinds)} logs per vehicle", prefix=False)
@@ -895,6 +906,25 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     if message:
         _say(message)
     return code
+
+
+_DEMO_PORT_FILE = "demo-port"
+
+
+def _saved_port(out: str) -> int:
+    """The port of the demo's last run in ``out``: the state's saved page links name it, so
+    an interrupted demo resumes against a simulator on the same address."""
+    try:
+        with open(os.path.join(out, _DEMO_PORT_FILE), encoding="ascii") as fh:
+            port = int(fh.read().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def _save_port(out: str, port: int) -> None:
+    with open(os.path.join(out, _DEMO_PORT_FILE), "w", encoding="ascii") as fh:
+        fh.write(f"{port}\n")
 
 
 def _verify_demo(sim: Any, out: str, kinds: Sequence[LogKind]) -> str:
@@ -1042,6 +1072,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.temporary = args.out is None
             args.out = tempfile.mkdtemp(prefix="evenergy-demo-") if args.temporary else os.path.abspath(args.out)
             os.makedirs(args.out, exist_ok=True)
+            args.demo_port = _saved_port(args.out)
         try:
             with _cli_observe.observing(args):
                 return _run(command, args)

@@ -1,0 +1,454 @@
+"""Every bad input and failing environment gives one line on stderr, its documented exit code,
+and never a traceback. Each case is a real ``python -m evenergy_async`` subprocess against the
+simulator (its own process, started once for the module) or against nothing at all; the cases
+run in parallel and each is then checked as its own test."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EVENERGY_") and k != "COLUMNS"}
+    return {**base, "PYTHONPATH": str(ROOT), **(extra or {})}
+
+
+@dataclass
+class Server:
+    base_url: str
+    tokens: list[str]
+    client_id: str
+    client_secret: str
+
+
+def _start_simulator(*extra: str) -> tuple[subprocess.Popen[str], Server]:
+    proc = subprocess.Popen(
+        [PY, "-m", "evenergy_async.simulator", "--port", "0", "--vehicles", "6", "--logs", "20", *extra],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    text = ""
+    while "Press Ctrl-C" not in text:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"simulator did not start: {text}")
+        text += line
+    base = re.search(r"serving (\S+)", text)
+    cid = re.search(r"client_id:\s+(\S+)", text)
+    secret = re.search(r"client_secret:\s+(\S+)", text)
+    assert base and cid and secret
+    tokens = re.findall(r"user \d+ token:\s+(\S+)", text)
+    return proc, Server(base.group(1), tokens, cid.group(1), secret.group(1))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    proc, srv = _start_simulator()
+    try:
+        yield srv
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def tls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An https server whose certificate is self-signed (not trusted)."""
+    tmp = tmp_path_factory.mktemp("tls")
+    key, cert = tmp / "key.pem", tmp / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/v2"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Case:
+    argv: list[str]
+    code: int
+    says: str | list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    not_says: str | None = None
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+
+def run_cli(argv: list[str], env: dict[str, str]) -> Result:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [PY, "-m", "evenergy_async", *argv], env=clean_env(env), capture_output=True, text=True, timeout=120
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+
+
+def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
+    token = {"EVENERGY_TOKEN": srv.tokens[0]}
+    base = ["--base-url", srv.base_url]
+
+    def harvest(name: str, *more: str) -> list[str]:
+        return ["harvest", "--out", str(tmp / name), "--quiet", *base, *more]
+
+    (tmp / "a-file").write_text("not a directory\n")
+    (tmp / "text-state").write_text("this is not SQLite\n")
+    corrupt = tmp / "corrupt.sqlite"
+    with sqlite3.connect(corrupt) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 50)
+    data = bytearray(corrupt.read_bytes())
+    data[100:4000] = os.urandom(3900)  # the schema page scrambled, the header intact
+    corrupt.write_bytes(bytes(data))
+    full = tmp / "disk-full"
+    full.mkdir()
+    (full / "status_logs.jsonl").symlink_to("/dev/full")
+    (tmp / "bad-ids").write_text("# vehicles\nvhcl01HRFF3SEVSCRAV9B3CHVDFN0H\nnot-a-vehicle\n")
+    port = closed_port()
+    usage = 2
+    return {
+        # -- credentials in the environment
+        "no-credentials": Case(harvest("o"), usage, "no credentials"),
+        "empty-token": Case(harvest("o"), usage, "EVENERGY_TOKEN is empty", env={"EVENERGY_TOKEN": ""}),
+        "token-commas-only": Case(harvest("o"), usage, "holds no token", env={"EVENERGY_TOKEN": " , ,, "}),
+        "token-with-space": Case(harvest("o"), usage, "spaces or control", env={"EVENERGY_TOKEN": "abc def"}),
+        "token-with-newline": Case(harvest("o"), usage, "spaces or control", env={"EVENERGY_TOKEN": "abc\ndef"}),
+        "token-bad-label": Case(harvest("o"), usage, "label", env={"EVENERGY_TOKEN": "my label=abc"}),
+        "token-twice": Case(harvest("o"), usage, "repeats", env={"EVENERGY_TOKEN": "abc,abc"}),
+        "label-twice": Case(harvest("o"), usage, "used twice", env={"EVENERGY_TOKEN": "a=abc,a=def"}),
+        "client-id-only": Case(harvest("o"), usage, "set both", env={"EVENERGY_CLIENT_ID": "app"}),
+        # -- options
+        "since-garbage": Case(harvest("o", "--since", "yesterday"), usage, "not a date", env=token),
+        "since-bad-month": Case(harvest("o", "--since", "2026-13-01"), usage, "not a date", env=token),
+        "since-empty": Case(harvest("o", "--since", ""), usage, "not a date", env=token),
+        "since-overflow": Case(harvest("o", "--since", "9999-12-31T23:59:59-12:00"), usage, "not a date", env=token),
+        "since-future": Case(harvest("o", "--since", "2999-01-01"), usage, "in the future", env=token),
+        "until-before-since": Case(
+            harvest("o", "--since", "2026-11-10", "--until", "2026-11-01"), usage, "is before --since", env=token
+        ),
+        "shard-3/2": Case(harvest("o", "--shard", "3/2"), usage, "0 <= I < N", env=token),
+        "shard-0/0": Case(harvest("o", "--shard", "0/0"), usage, "0 <= I < N", env=token),
+        "shard-garbage": Case(harvest("o", "--shard", "half"), usage, "0 <= I < N", env=token),
+        "shard-negative": Case(harvest("o", "--shard=-1/2"), usage, "0 <= I < N", env=token),
+        "concurrency-0": Case(harvest("o", "--concurrency", "0"), usage, "must be 1..1000", env=token),
+        "concurrency-negative": Case(harvest("o", "--concurrency", "-1"), usage, "must be 1..1000", env=token),
+        "concurrency-huge": Case(harvest("o", "--concurrency", "100000"), usage, "must be 1..1000", env=token),
+        "kinds-unknown": Case(harvest("o", "--kinds", "status,gps"), usage, "unknown log kind", env=token),
+        "kinds-empty": Case(harvest("o", "--kinds", ","), usage, "no log kinds", env=token),
+        "page-size-101": Case(
+            harvest("o", "--page-size", "101"), usage, "must be 1..100, got 101", env=token, not_says="choose"
+        ),
+        "page-size-text": Case(harvest("o", "--page-size", "lots"), usage, "not an integer", env=token),
+        "progress-interval-0": Case(harvest("o", "--progress-interval", "0"), usage, "at least 0.1", env=token),
+        "progress-interval-negative": Case(
+            harvest("o", "--progress-interval=-1"), usage, "at least 0.1", env=token
+        ),
+        "progress-interval-nan": Case(harvest("o", "--progress-interval", "nan"), usage, "finite", env=token),
+        "overlap-inf": Case(harvest("o", "--overlap", "inf"), usage, "finite", env=token),
+        "unknown-option": Case(harvest("o", "--colour"), usage, "unrecognized arguments", env=token),
+        "missing-out": Case(["harvest", *base], usage, "--out", env=token),
+        "no-command": Case([], usage, "give a command"),
+        "unknown-command": Case(["harvst"], usage, "invalid choice"),
+        "demo-negative-logs": Case(["demo", "--logs", "-1"], usage, "must be 0..", env=token),
+        "vehicle-invalid": Case(harvest("o", "--vehicle", "nope"), usage, "'nope' is not a vehicle ID", env=token),
+        "vehicles-file-missing": Case(
+            harvest("o", "--vehicles-file", str(tmp / "missing.txt")), usage, "cannot read --vehicles-file", env=token
+        ),
+        "vehicles-file-bad-line": Case(
+            harvest("o-ids", "--vehicles-file", str(tmp / "bad-ids")), usage, "line 3", env=token
+        ),
+        "vehicle-with-two-tokens": Case(
+            harvest("o", "--vehicle", "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"),
+            usage,
+            "single token",
+            env={"EVENERGY_TOKEN": f"{srv.tokens[0]},{srv.tokens[1]}"},
+        ),
+        # -- the base URL
+        "base-url-no-scheme": Case(
+            ["harvest", "--out", str(tmp / "o"), "--base-url", "127.0.0.1:8080/v2"], usage, "http(s) URL", env=token
+        ),
+        "base-url-ftp": Case(["harvest", "--out", str(tmp / "o"), "--base-url", "ftp://x/v2"], usage, "http(s)", env=token),
+        "base-url-plain-http-remote": Case(
+            ["harvest", "--out", str(tmp / "o"), "--base-url", "http://api.example.com/v2"], usage, "https", env=token
+        ),
+        "base-url-env-no-v2": Case(
+            ["harvest", "--out", str(tmp / "o"), "-q"],
+            usage,
+            f"did you mean {srv.base_url}?",
+            env={**token, "EVENERGY_BASE_URL": srv.base_url.removesuffix("/v2")},
+        ),
+        "base-url-other-path": Case(
+            ["harvest", "--out", str(tmp / "o"), "-q", "--base-url", srv.base_url.removesuffix("/v2") + "/api"],
+            usage,
+            ["404", "did you mean", "/api/v2?"],
+            env=token,
+        ),
+        # -- credentials the API rejects
+        "token-rejected": Case(
+            harvest("o"), 4, "credentials rejected", env={"EVENERGY_TOKEN": "not-a-valid-token"}, not_says="INCOMPLETE"
+        ),
+        "one-of-two-tokens-rejected": Case(
+            harvest("o"), 4, ["credentials rejected", "token bad"], env={"EVENERGY_TOKEN": f"{srv.tokens[0]},bad=nope"}
+        ),
+        "client-secret-rejected": Case(
+            harvest("o"),
+            4,
+            ["credentials rejected", "invalid_client"],
+            env={"EVENERGY_CLIENT_ID": srv.client_id, "EVENERGY_CLIENT_SECRET": "wrong"},
+        ),
+        "client-id-rejected": Case(
+            harvest("o"),
+            4,
+            "credentials rejected",
+            env={"EVENERGY_CLIENT_ID": "nobody", "EVENERGY_CLIENT_SECRET": srv.client_secret},
+        ),
+        # -- the API unreachable
+        "nothing-listening": Case(
+            ["harvest", "--out", str(tmp / "o"), "--base-url", f"http://127.0.0.1:{port}/v2"],
+            5,
+            f"unreachable at 127.0.0.1:{port}",
+            env=token,
+        ),
+        "tls-untrusted": Case(
+            ["harvest", "--out", str(tmp / "o"), "--base-url", tls_url], 5, ["unreachable", "certificate"], env=token
+        ),
+        "https-to-http-server": Case(
+            ["harvest", "--out", str(tmp / "o"), "--base-url", srv.base_url.replace("http://", "https://")],
+            5,
+            ["unreachable", "TLS handshake"],
+            env=token,
+        ),
+        # -- local output and state
+        "out-under-proc": Case(harvest("o", "--out", "/proc/nope/out"), 6, ["local file problem", "/proc/nope"], env=token),
+        "out-is-a-file": Case(harvest("o", "--out", str(tmp / "a-file")), 6, "must be a directory", env=token),
+        "state-is-a-directory": Case(harvest("o2", "--state", str(tmp)), 6, "is not usable", env=token),
+        "state-is-text": Case(
+            harvest("o3", "--state", str(tmp / "text-state")), 6, ["text-state is not usable", "not a database"], env=token
+        ),
+        "state-corrupt": Case(harvest("o4", "--state", str(corrupt)), 6, ["corrupt.sqlite is not usable"], env=token),
+        "state-under-a-file": Case(
+            harvest("o5", "--state", str(tmp / "a-file" / "state.sqlite")), 6, "", env=token
+        ),
+        "disk-full": Case(
+            ["harvest", "--out", str(full), "--quiet", *base, "--kinds", "status"], 6, "No space left", env=token
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def outcomes(server: Server, tls_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Case, Result]]:
+    """Every case in one go: a driver imports the CLI once and forks a child process per case
+    (see ``cli_fork.py``); a few run as ``python -m evenergy_async`` too (the real entry point)."""
+    table = cases(server, tls_url, tmp_path_factory.mktemp("cli-cases"))
+    payload = {name: {"argv": case.argv, "env": clean_env(case.env)} for name, case in table.items()}
+    with ThreadPoolExecutor(max_workers=len(ENTRY_POINT_CASES)) as pool:
+        direct = {name: pool.submit(run_cli, table[name].argv, table[name].env) for name in ENTRY_POINT_CASES}
+        proc = subprocess.run(
+            [PY, str(Path(__file__).with_name("cli_fork.py"))],
+            input=json.dumps(payload),
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        forked = {name: Result(**r) for name, r in json.loads(proc.stdout).items()}
+        for name, future in direct.items():
+            forked[f"{name} (python -m)"] = future.result()
+    return {name: (table[name.removesuffix(" (python -m)")], result) for name, result in forked.items()}
+
+
+# these also run through the real entry point, `python -m evenergy_async`
+ENTRY_POINT_CASES = ["no-credentials", "page-size-101", "token-rejected", "nothing-listening", "state-is-text"]
+
+CASE_NAMES = [
+    "no-credentials", "empty-token", "token-commas-only", "token-with-space", "token-with-newline", "token-bad-label",
+    "token-twice", "label-twice", "client-id-only", "since-garbage", "since-bad-month", "since-empty",
+    "since-overflow", "since-future", "until-before-since", "shard-3/2", "shard-0/0", "shard-garbage",
+    "shard-negative", "concurrency-0", "concurrency-negative", "concurrency-huge", "kinds-unknown", "kinds-empty",
+    "page-size-101", "page-size-text", "progress-interval-0", "progress-interval-negative", "progress-interval-nan",
+    "overlap-inf", "unknown-option", "missing-out", "no-command", "unknown-command", "demo-negative-logs",
+    "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicle-with-two-tokens",
+    "base-url-no-scheme", "base-url-ftp", "base-url-plain-http-remote", "base-url-env-no-v2", "base-url-other-path",
+    "token-rejected", "one-of-two-tokens-rejected", "client-secret-rejected", "client-id-rejected",
+    "nothing-listening", "tls-untrusted", "https-to-http-server", "out-under-proc", "out-is-a-file",
+    "state-is-a-directory", "state-is-text", "state-corrupt", "state-under-a-file", "disk-full",
+]
+
+
+CASE_NAMES += [f"{name} (python -m)" for name in ENTRY_POINT_CASES]
+
+
+def test_every_case_is_listed(outcomes: dict[str, tuple[Case, Result]]) -> None:
+    assert sorted(outcomes) == sorted(CASE_NAMES)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_input_gives_one_line_and_its_exit_code(name: str, outcomes: dict[str, tuple[Case, Result]]) -> None:
+    case, result = outcomes[name]
+    assert "Traceback" not in result.err + result.out
+    assert result.code == case.code, result.err
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err  # one line: what went wrong, what to do
+    for needle in [case.says] if isinstance(case.says, str) else case.says:
+        assert needle in lines[0]
+    if case.not_says:
+        assert case.not_says not in result.err + result.out
+    assert lines[0].startswith("evenergy-async")
+    for secret in (case.env.get("EVENERGY_TOKEN", "") or "").split(","):
+        if len(secret) > 8:
+            assert secret.split("=")[-1] not in result.err + result.out
+
+
+def test_help_lists_the_exit_codes() -> None:
+    result = run_cli(["harvest", "--help"], {})
+    assert result.code == 0
+    for code in ("0", "1", "2", "3", "4", "5", "6", "70", "130"):
+        assert re.search(rf"^\s+{code}\s+\S", result.out, re.MULTILINE), code
+    assert "credentials rejected" in result.out and "internal error, please report" in result.out
+    top = run_cli(["--help"], {})
+    assert "exit codes:" in top.out and "API unreachable" in top.out
+
+
+def test_version() -> None:
+    from evenergy_async import __version__
+
+    result = run_cli(["--version"], {})
+    assert result.code == 0 and result.out.strip() == f"evenergy-async {__version__}"
+
+
+def _wrapped(code: str, *argv: str, env: dict[str, str] | None = None) -> Result:
+    """The CLI's main() with a command made to fail in a way no input can provoke (a bug)."""
+    script = (
+        "import sys, evenergy_async._cli as cli\n"
+        f"{code}\n"
+        f"raise SystemExit(cli.main({list(argv)!r}))\n"
+    )
+    proc = subprocess.run([PY, "-c", script], env=clean_env(env), capture_output=True, text=True, timeout=60)
+    return Result(proc.returncode, proc.stdout, proc.stderr, 0.0)
+
+
+BUG = "async def boom(args):\n    {}['missing']\ncli.cmd_demo = boom"
+
+
+def test_an_internal_error_is_one_line_and_code_70() -> None:
+    result = _wrapped(BUG, "demo", "--quiet")
+    assert result.code == 70
+    assert "Traceback" not in result.err and len(result.err.splitlines()) == 1
+    assert "internal error: KeyError" in result.err and "please report" in result.err and "--debug" in result.err
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_traceback(how: str) -> None:
+    argv = ["demo", "--quiet", "--debug"] if how == "flag" else ["demo", "--quiet"]
+    result = _wrapped(BUG, *argv, env={"EVENERGY_DEBUG": "1"} if how == "env" else None)
+    assert result.code == 70
+    assert "Traceback" in result.err and "KeyError" in result.err
+
+
+def test_unexpected_exception_group_is_classified_by_its_leaves() -> None:
+    code = (
+        "async def boom(args):\n"
+        "    raise ExceptionGroup('x', [ExceptionGroup('y', [OSError(28, 'No space left on device')])])\n"
+        "cli.cmd_demo = boom"
+    )
+    result = _wrapped(code, "demo", "--quiet")
+    assert result.code == 6 and "No space left on device" in result.err and "Traceback" not in result.err
+
+
+def test_broken_pipe_on_stdout_exits_quietly(server: Server, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [PY, "-m", "evenergy_async", "harvest", "--out", str(tmp_path), "--base-url", server.base_url, "--json"],
+        env=clean_env({"EVENERGY_TOKEN": server.tokens[0]}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head -c 0`: the reader is gone before the report is printed
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+def _until_progress(proc: subprocess.Popen[str]) -> str:
+    assert proc.stderr is not None
+    seen = ""
+    while " records " not in seen:
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    return seen
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_interrupt_commits_the_state_and_the_rerun_is_exactly_once(
+    tmp_path: Path, sig: signal.Signals, code: int, word: str
+) -> None:
+    # the demo verifies its output against the simulator's data: after an interrupted run,
+    # the second run completes it with every record exactly once
+    argv = [PY, "-m", "evenergy_async", "demo", "--vehicles", "30", "--logs", "300", "--latency", "0.01",
+            "--out", str(tmp_path), "--progress-interval", "0.1", "--kinds", "status,location"]
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _until_progress(proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    said = [line for line in err.splitlines() if line.startswith("evenergy-async:")]
+    assert len(said) == 1 and word in said[0] and "run the same command again" in said[0]
+    assert (tmp_path / "harvest-state.sqlite").exists()
+    if sig != signal.SIGINT:
+        return  # the same path as Ctrl-C: one resume check is enough
+    again = subprocess.run([*argv[:-4], "--quiet", "--kinds", "status,location"], env=clean_env(),
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "verified: ok" in again.stdout
