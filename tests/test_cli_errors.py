@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,56 +23,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("EVENERGY_") and k != "COLUMNS"}
-    return {**base, "PYTHONPATH": str(ROOT), **(extra or {})}
-
-
-@dataclass
-class Server:
-    base_url: str
-    tokens: list[str]
-    client_id: str
-    client_secret: str
-
-
-def _start_simulator(*extra: str) -> tuple[subprocess.Popen[str], Server]:
-    proc = subprocess.Popen(
-        [PY, "-m", "evenergy_async.simulator", "--port", "0", "--vehicles", "6", "--logs", "20", *extra],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    text = ""
-    while "Press Ctrl-C" not in text:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"simulator did not start: {text}")
-        text += line
-    base = re.search(r"serving (\S+)", text)
-    cid = re.search(r"client_id:\s+(\S+)", text)
-    secret = re.search(r"client_secret:\s+(\S+)", text)
-    assert base and cid and secret
-    tokens = re.findall(r"user \d+ token:\s+(\S+)", text)
-    return proc, Server(base.group(1), tokens, cid.group(1), secret.group(1))
+from .cli_support import PY, Server, clean_env, simulator_process
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    proc, srv = _start_simulator()
-    try:
+    with simulator_process() as srv:
         yield srv
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
