@@ -1,27 +1,41 @@
 # Two commands on a fresh machine (Python 3.11+ only): `make demo` and `make test`.
+# One virtual environment, filled step by step: `make demo` installs the project and its
+# runtime dependencies only; `make test` adds the test tools (the `test` extra). Each step has
+# its own stamp, redone when pyproject.toml changes. The install is editable in setuptools'
+# strict mode: a tree of links that type checkers outside the repository can follow too.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+EDITABLE := --config-settings editable_mode=strict
+VENV_STAMP := $(VENV)/.created
+DEMO_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e . $(EDITABLE)
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(EDITABLE)
+	touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/evenergy-async demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check evenergy_async tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+bench: $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]' $(EDITABLE)
 	$(BIN)/python benchmarks/run.py
 
 clean:
