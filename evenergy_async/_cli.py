@@ -818,7 +818,7 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
     _print_report(report, args, extra={"out": out, "state": state_path})
     code, message = _exit_code(report)
     if message:
-        _say(message)
+        _say(f"error: {message}")
     return code
 
 
@@ -900,11 +900,11 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         extra["verified"] = verified
     _print_report(report, args, extra)
     if verified not in (None, "ok"):
-        _say(f"demo verification {verified}")
+        _say(f"error: demo verification {verified}")
         return EXIT_FAILED
     code, message = _exit_code(report)
     if message:
-        _say(message)
+        _say(f"error: {message}")
     return code
 
 
@@ -1101,11 +1101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name = type(next(_leaves(exc), exc)).__name__
                 leaf = next(_leaves(exc), exc)
                 _say(
-                    f"internal error: {name}: {leaf}; please report it "
+                    f"error: internal error: {name}: {leaf}; please report it "
                     f"(run with --debug or {ENV_DEBUG}=1 for the traceback)"
                 )
                 return EXIT_INTERNAL
         assert described is not None
         code, message = described
-        _say(message)
+        _say(f"error: {message}")
         return code

@@ -159,7 +159,8 @@ async def test_failed_vehicle_gives_nonzero_exit(cli_sim: Simulator, tmp_path: P
         env={"EVENERGY_TOKEN": cli_sim.user_token(0)},
     )
     assert code == 1, err
-    assert err.count("\n") == 1 and "1 vehicle(s) failed" in err
+    said = [line for line in err.splitlines() if line.startswith("evenergy-async:")]
+    assert len(said) == 1 and "1 vehicle(s) failed" in said[0] and "Traceback" not in err
     assert "FAILED: 1 vehicle(s)" in out and foreign in out and "NotFoundError [404]" in out
     assert {r["vehicle_id"] for r in lines(tmp_path / "status_logs.jsonl")} == {good}
 

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from evenergy_async._cli import token_label
 from evenergy_async._harvest import LogKind
 from evenergy_async.simulator import FaultConfig, Simulator, SimulatorConfig
 
@@ -164,7 +165,7 @@ async def test_json_logs_are_one_object_a_line(obs_sim: Simulator, tmp_path: Pat
     obs_sim.inject_fault("http_503", path=f"/v2/vehicles/{vid}/command_logs")
     proc = await start_cli(
         obs_sim, "--kinds", "command", "--out", str(tmp_path), "--log-format", "json", "--log-level", "debug",
-        "--progress-interval", "0.01",
+        "--progress-interval", "0.1",
     )  # fmt: skip
     code, out, err = await finish(proc)
     assert code == 0, err
@@ -177,7 +178,7 @@ async def test_json_logs_are_one_object_a_line(obs_sim: Simulator, tmp_path: Pat
     assert http and all(r["level"] == "DEBUG" for r in http)
     page = next(r for r in http if r["route"] == "/vehicles/{vehicle_id}/command_logs")
     assert page["method"] == "GET" and page["status"] in (200, 503) and page["attempt"] >= 1
-    assert page["token"] == "default" and page["kind"] == "command" and page["vehicle"].startswith("vhcl")
+    assert page["token"] == token_label(obs_sim.user_token(0)) and page["kind"] == "command" and page["vehicle"].startswith("vhcl")
     retry = next(r for r in records if r.get("retry_reason") == "503")
     assert retry["level"] == "INFO" and retry["vehicle"] == vid
     finished = next(r for r in records if r["logger"] == "evenergy_async.harvest" and "records" in r)

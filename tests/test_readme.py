@@ -9,9 +9,10 @@ Conventions (for anyone adding a README section):
   ``ALICE_TOKEN`` (user 0) and ``BOB_TOKEN`` (user 1). Write the code as a real user would,
   reading these from the environment (``os.environ.get("EVENERGY_BASE_URL", DEFAULT_BASE_URL)``)
   or starting its own ``Simulator``. It must exit with status 0, without a traceback.
-- In a ```sh block, each command that starts with ``evenergy-async`` (continuation lines joined,
-  comments dropped) is run as ``python -m evenergy_async ...`` with the same environment and
-  must exit with 0; other lines (``make``, ``pip``, ``export X=...``) are documentation only.
+- In a ```sh block, each command line that starts with ``evenergy-async`` (continuation lines
+  joined, comments dropped) is run by bash as written (redirections included), with
+  ``evenergy-async`` being this checkout's ``python -m evenergy_async`` and the same environment,
+  and must exit with 0; other lines (``make``, ``pip``, ``export X=...``) are documentation only.
 - An HTML comment on the line before a block changes that:
   ``<!-- readme-test: skip REASON -->`` does not run it (say why: e.g. it needs a service the
   suite does not start); ``<!-- readme-test: env NAME=VALUE ... -->`` adds variables.
@@ -20,6 +21,7 @@ Conventions (for anyone adding a README section):
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -83,14 +85,14 @@ def readme_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def sh_commands(code: str) -> list[list[str]]:
-    """The ``evenergy-async`` commands of a shell block, as argument lists."""
+def sh_commands(code: str) -> list[str]:
+    """The ``evenergy-async`` command lines of a shell block (continuations joined, comments dropped)."""
     joined = re.sub(r"\\\n\s*", " ", code)
     commands = []
     for line in joined.splitlines():
         words = shlex.split(line, comments=True)
         if words and words[0] == "evenergy-async":
-            commands.append(words[1:])
+            commands.append(re.sub(r"[ \t]+", " ", line.split(" #", 1)[0]).strip())
     return commands
 
 
@@ -112,7 +114,7 @@ def test_extractor_conventions() -> None:
     skipped, sh, json_block = readme_blocks(text)
     assert skipped.skip == "needs PostgreSQL" and skipped.lang == "python"
     assert sh.env == {"A": "1", "B": "x y"} and json_block.lang == "json"
-    assert sh_commands(sh.code) == [["harvest", "--out", "o/", "--since", "2026-11-01"]]
+    assert sh_commands(sh.code) == ["evenergy-async harvest --out o/ --since 2026-11-01"]
 
 
 @dataclass
@@ -131,11 +133,19 @@ def run_block(block: Block, env: dict[str, str], tmp: Path) -> Ran:
         script.write_text(block.code, encoding="utf-8")
         proc = subprocess.run([PY, str(script)], cwd=tmp, env=full_env, capture_output=True, text=True, timeout=300)
         return Ran(["python block.py"], proc.returncode, proc.stdout, proc.stderr)
+    # the command as written, by bash (redirections and all), with `evenergy-async` being
+    # this checkout's `python -m evenergy_async`
+    bindir = tmp / "bin"
+    bindir.mkdir(exist_ok=True)
+    wrapper = bindir / "evenergy-async"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(PY)} -m evenergy_async "$@"\n')
+    wrapper.chmod(0o755)
+    full_env["PATH"] = f"{bindir}{os.pathsep}{full_env.get('PATH', '')}"
     ran = Ran([], 0, "", "")
-    for argv in sh_commands(block.code):
-        ran.commands.append("evenergy-async " + shlex.join(argv))
+    for line in sh_commands(block.code):
+        ran.commands.append(line)
         proc = subprocess.run(
-            [PY, "-m", "evenergy_async", *argv], cwd=tmp, env=full_env, capture_output=True, text=True, timeout=300
+            ["bash", "-c", line], cwd=tmp, env=full_env, capture_output=True, text=True, timeout=300
         )
         ran.out += proc.stdout
         ran.err += proc.stderr
