@@ -217,6 +217,14 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
         "left for the next run (default 3600)",
     )
     p.add_argument(
+        "--unreachable-after",
+        type=_seconds_at_least(1.0),
+        default=30.0,
+        dest="unreachable_after",
+        help="stop (state committed, exit code 5) when the API has not answered for this many seconds "
+        "and the failures are connection-level (default 30)",
+    )
+    p.add_argument(
         "--progress-interval",
         type=_seconds_at_least(MIN_PROGRESS_INTERVAL),
         dest="progress_interval",
@@ -724,6 +732,8 @@ def _unreachable_message(exc: BaseException, base_url: str) -> str:
         url = URL(str(getattr(exc, "url", None) or base_url))
         address = f"{url.host}:{url.port}" if url.host else base_url
     reason = getattr(exc, "message", None) or str(exc)
+    if type(exc).__name__ == "APIUnreachableError":
+        return f"{reason}; the work done is committed: run the same command again when it is back"
     if re.search(r"certificate", reason, re.IGNORECASE):
         return (
             f"API unreachable at {address}: its TLS certificate is not trusted ({reason}); "
@@ -804,6 +814,7 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
                 overlap=timedelta(seconds=args.overlap),
                 max_park=args.max_park,
                 shard=args.shard,
+                unreachable_after=args.unreachable_after,
             )
         )
         if args.plan:
@@ -886,6 +897,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             page_size=args.page_size,
             overlap=timedelta(seconds=args.overlap),
             max_park=args.max_park,
+            unreachable_after=args.unreachable_after,
         ) as harvester:
             forecast = await harvester.plan() if not args.quiet else None
             report = await _run_with_progress(harvester, JsonlSink(out), args, forecast)

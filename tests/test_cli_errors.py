@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .cli_support import PY, Server, clean_env, simulator_process
+from .cli_support import PY, Server, clean_env, simulator_process, start_simulator
 
 
 @pytest.fixture(scope="module")
@@ -408,3 +408,28 @@ def test_interrupt_commits_the_state_and_the_rerun_is_exactly_once(
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "verified: ok" in again.stdout
+
+
+def test_api_gone_mid_run_stops_with_code_5(tmp_path: Path) -> None:
+    """The server dies during the harvest: the run stops after --unreachable-after seconds of
+    silence (not partition after partition), says where, and exits with 5."""
+    proc, srv = start_simulator("--latency", "0.02", "--logs", "400", "--vehicles", "30")
+    try:
+        cli_proc = subprocess.Popen(
+            [PY, "-m", "evenergy_async", "harvest", "--out", str(tmp_path), "--base-url", srv.base_url,
+             "--unreachable-after", "1", "--progress-interval", "0.1", "--kinds", "status,location"],
+            env=clean_env({"EVENERGY_TOKEN": srv.tokens[0]}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _until_progress(cli_proc)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    _, err = cli_proc.communicate(timeout=120)
+    assert cli_proc.returncode == 5, err
+    assert "Traceback" not in err
+    said = [line for line in err.splitlines() if line.startswith("evenergy-async:")]
+    address = srv.base_url.split("//")[1].split("/")[0]
+    assert len(said) == 1 and "unreachable" in said[0] and address in said[0]
+    assert (tmp_path / "harvest-state.sqlite").exists()
