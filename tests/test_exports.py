@@ -36,6 +36,7 @@ PUBLIC = set(
         "CountryCode",
         "CpmsConnection",
         "Credential",
+        "CredentialEntry",
         "DEFAULT_BASE_URL",
         "DEFAULT_KINDS",
         "DailyPrices",

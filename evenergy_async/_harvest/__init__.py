@@ -3,6 +3,7 @@
 Public names are re-exported from the package root (``from evenergy_async import Harvester``).
 """
 
+from ._credentials import CredentialEntry
 from ._harvester import Harvester, VehicleSource, shard_of
 from ._planner import HarvestPlan, TokenPlan
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
@@ -11,6 +12,7 @@ from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import DEFAULT_KINDS, HarvestBatch, LogKind, LogRecord, PartitionState
 
 __all__ = [
+    "CredentialEntry",
     "DEFAULT_KINDS",
     "HarvestBatch",
     "HarvestPlan",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,15 @@ __all__: list[str] = []  # private
 
 class Parked(Exception):
     """The token's budget is spent until a deadline beyond the run's ``max_park``."""
+
+
+class NotReady(Exception):
+    """The token may not send now: retry in ``delay`` seconds (``math.inf``: when one of its
+    requests in flight ends). Raised by the non-blocking paths, which leave all state as it was."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.delay = delay
 
 
 class TokenBudget:
@@ -100,6 +110,23 @@ class TokenBudget:
     async def acquire(self) -> None:
         """Wait until a request may be sent and reserve it (pair with :meth:`release`)."""
         while True:
+            delay = self.try_acquire()
+            if delay == 0.0:
+                return
+            await self._wait(None if delay == math.inf else delay)
+
+    def try_acquire(self) -> float:
+        """Reserve a request if one may be sent now (0.0; pair with :meth:`release`), else
+        the seconds until one may (``math.inf``: when one of the token's requests in flight
+        ends). Never waits; raises :class:`Parked` when the token is abandoned."""
+        delay = self.admits()
+        if delay == 0.0:
+            self.in_flight += 1
+        return delay
+
+    def admits(self) -> float:
+        """:meth:`try_acquire` without the reservation: 0.0 when a request may be sent now."""
+        while True:
             if self.abandoned:
                 raise Parked
             now = self.clock()
@@ -109,28 +136,25 @@ class TokenBudget:
                     self.abandoned = True
                     self._notify()
                     raise Parked
-                await self._wait(wait)
-                continue
+                return wait
             if self._after_park:
                 self._after_park = False
                 self.remaining = None  # the budget after a park is unknown: probe it
             if self.remaining is None:
                 if self.in_flight == 0:
                     break
-                await self._wait()
-                continue
+                return math.inf
             if self.remaining - self.in_flight > self.reserve:
                 break
             if self.in_flight > 0:
-                await self._wait()
-                continue
+                return math.inf
             refill = self._refill_at(now)
             if refill is None:
                 # spent by requests we did not send: one probe, whose 429 tells how long to wait
                 self.remaining = None
                 break
             self.park(refill - now)
-        self.in_flight += 1
+        return 0.0
 
     def release(self, state: RateLimitState | None) -> None:
         """The reserved request finished; ``state`` is the latest rate-limit headers seen."""

@@ -27,7 +27,7 @@ from .._errors import (
     TransportError,
     UnauthorizedError,
 )
-from ._budget import TokenBudget
+from ._budget import NotReady, TokenBudget
 
 if TYPE_CHECKING:
     from .._client import EvEnergyClient
@@ -107,17 +107,26 @@ class Fetcher:
             lane.requests = 0
 
     async def fetch(
-        self, lane: Lane, paginator: Paginator[Any], url: str | None = None
+        self, lane: Lane, paginator: Paginator[Any], url: str | None = None, *, wait: bool = True
     ) -> tuple[Page[Any], str | None]:
         """One page (the paginator's first, or ``url``: a next link it gave) and the next
-        page's URL (None at the end)."""
+        page's URL (None at the end).
+
+        ``wait=False``: when the lane's budget does not admit a request now (unknown budget
+        with a request in flight, spent, parked), raise :class:`~._budget.NotReady` instead of
+        waiting -- the scheduler re-queues the work, and no task waits for the budget."""
         attempt = 0
         budget = lane.budget
         started = self._clock()
         while True:
             if lane.dead is not None:
                 raise FetchFailed(lane.dead, attempt)
-            await budget.acquire()
+            if wait:
+                await budget.acquire()
+            else:
+                delay = budget.try_acquire()
+                if delay:
+                    raise NotReady(delay)
             attempt += 1
             try:
                 if lane.dead is not None:  # it died while this request waited for the budget

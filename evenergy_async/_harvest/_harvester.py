@@ -2,19 +2,29 @@
 
 Structure of a run::
 
-    per token:  producer (reads vehicle IDs lazily) -> bounded work queue -> N workers
-    worker:     one (vehicle, kind) partition at a time, page by page:
-                budget.acquire -> global semaphore -> GET one page -> de-duplicate
-                -> bounded output queue (back-pressure)
+    feeder:     reads the credentials lazily, one token more whenever a worker is idle
+    ready:      a FIFO of tokens that have work and may send now (each at most once in it)
+    workers:    ``concurrency`` tasks for all tokens; each takes the next ready token, re-queues
+                it at the tail when it can take more (round robin: fair shares), and runs one
+                slice of work: read more of the token's vehicle IDs, or a partition's pages
+                for as long as the token's budget admits them at once
+                (budget.try_acquire -> GET one page -> de-duplicate -> bounded output queue)
+    budget:     a token that may not send now is not waited for: its partition goes back to the
+                front of its own queue and the token returns to ``ready`` by a timer (spent,
+                parked) or when its request in flight ends; parked tokens hold no worker
     consumer:   run(sink): write batches, sink.commit() (fsync), state.commit(states + checkpoint)
                 or ``async for batch in harvester`` (state committed when the next batch is asked for)
+
+Choosing the next request is O(1) in the number of tokens and partitions: a deque pop, a
+re-queue, a timer (a heap push) -- nothing scans the tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +33,8 @@ import attrs
 
 from .. import _observe as observe
 from .._errors import EvEnergyError, PaginationError
-from ._budget import Parked, TokenBudget
+from ._budget import NotReady, Parked, TokenBudget
+from ._credentials import Credentials, check_credentials, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
 from ._pass import Bounds, PagePass, open_pass
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
@@ -37,12 +48,14 @@ from ._types import (
     from_micros,
     to_micros,
 )
-from ._vehicles import VehicleSource, list_vehicles, shard_of, source_ids, sources_by_label
+from ._vehicles import Listing, VehicleSource, list_vehicles, shard_of, source_ids, sources_by_label
 
 if TYPE_CHECKING:
     import os
 
+    from .._auth import Credential
     from .._client import ClientStats, EvEnergyClient
+    from .._pagination import Paginator
     from ._planner import HarvestPlan
 
 __all__ = ["Harvester", "VehicleSource", "shard_of"]
@@ -51,14 +64,45 @@ _END: Any = object()
 _KIND_VALUES: dict[LogKind, str] = {kind: kind.value for kind in LogKind}
 
 
-@attrs.define(eq=False)
 class _Token:
-    label: str
-    lane: Lane
-    report: TokenReport
-    source: VehicleSource | None  # None: list the token's vehicles
-    pending: set[tuple[str, LogKind]] = attrs.field(factory=set)
-    input_exhausted: bool = False
+    """One token of the run: its lane, its report and its scheduling state (a few hundred bytes)."""
+
+    __slots__ = (
+        "blocked",
+        "finished",
+        "id_iter",
+        "in_flight",
+        "input_exhausted",
+        "label",
+        "lane",
+        "listing",
+        "parts",
+        "pending",
+        "planned",
+        "queued",
+        "reading",
+        "report",
+        "source",
+        "timer",
+    )
+
+    def __init__(self, label: str, lane: Lane, report: TokenReport, source: VehicleSource | None) -> None:
+        self.label = label
+        self.lane = lane
+        self.report = report
+        self.source = source  # None: list the token's vehicles
+        self.pending: set[tuple[str, LogKind]] = set()
+        self.input_exhausted = False
+        self.parts: deque[_Part] = deque()  # taken next: suspended partitions first, then new ones
+        self.planned: deque[str] | None = None  # IDs a plan() read, handed out first
+        self.id_iter: AsyncIterator[str] | None = None
+        self.listing: Listing | None = None
+        self.in_flight = 0  # slices running (reading the input counts)
+        self.reading = False
+        self.queued = False  # in the ready queue
+        self.blocked = False  # its budget waits for one of its requests in flight
+        self.timer: asyncio.TimerHandle | None = None
+        self.finished = False
 
     @property
     def client(self) -> EvEnergyClient:
@@ -67,6 +111,21 @@ class _Token:
     @property
     def budget(self) -> TokenBudget:
         return self.lane.budget
+
+
+class _Part:
+    """A partition handed to workers: its state and, while a pass runs, where the pass is."""
+
+    __slots__ = ("fresh_done", "kind", "observer", "paginator", "state", "url", "vehicle_id")
+
+    def __init__(self, vehicle_id: str, kind: LogKind) -> None:
+        self.vehicle_id = vehicle_id
+        self.kind = kind
+        self.state: PartitionState | None = None  # loaded on the first slice
+        self.fresh_done = False
+        self.paginator: Paginator[Any] | None = None  # a pass is running
+        self.url: str | None = None
+        self.observer: PagePass | None = None
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -81,7 +140,13 @@ class Harvester:
     """Harvest vehicle logs from one or several clients (one per user token).
 
     ``clients``: a client, a sequence of clients (labelled ``token0``, ``token1``... in the
-    report) or a mapping label -> client. The state is keyed by (vehicle, kind), whichever
+    report) or a mapping label -> client. ``credentials``: many user credentials over one
+    client's session and connection pool -- ``Harvester(client, credentials=...)`` with a
+    mapping label -> credential, or an iterable or async iterable of credentials,
+    ``(label, credential)`` pairs or :class:`CredentialEntry` records, read lazily (one more
+    whenever a worker would be idle); the harvester makes a ``client.with_auth(credential)``
+    view for each, so the connections stay within the client's ``max_connections`` however
+    many tokens there are. The state is keyed by (vehicle, kind), whichever
     token fetches it: tokens may be reordered, added, removed or rotated between runs, and a
     vehicle that several tokens can see is harvested by one of them. ``vehicles``: ``None`` for
     every vehicle each token can list, an iterable or async iterable of IDs (one client), or a
@@ -98,8 +163,9 @@ class Harvester:
         # or stream: async for batch in harvester: ...   (a batch's state is committed when
         # the next batch is requested, or when the iteration ends)
 
-    Concurrency: at most ``concurrency`` requests in flight overall and
-    ``per_token_concurrency`` per token. Pacing: a token never sends more requests than its
+    Concurrency: ``concurrency`` workers serve every token, at most ``per_token_concurrency``
+    of them on one token; tokens take turns (round robin), and a token whose budget is
+    spent or parked waits without holding a worker. Pacing: a token never sends more requests than its
     known remaining budget; a 429 whose ``Retry-After`` exceeds the client's cap parks the
     token until the deadline (others continue) or, beyond ``max_park`` seconds, leaves its
     work for the next run (reported in ``report.parked``). Memory: at most ``queue_size``
@@ -119,6 +185,7 @@ class Harvester:
         self,
         clients: EvEnergyClient | Sequence[EvEnergyClient] | Mapping[str, EvEnergyClient],
         *,
+        credentials: Credentials | None = None,
         vehicles: VehicleSource | Mapping[str, VehicleSource] | None = None,
         kinds: Iterable[LogKind | str] | str = DEFAULT_KINDS,
         since: datetime | None = None,
@@ -143,14 +210,34 @@ class Harvester:
     ) -> None:
         from .._client import EvEnergyClient
 
-        if isinstance(clients, EvEnergyClient):
-            named: dict[str, EvEnergyClient] = {"default": clients}
-        elif isinstance(clients, Mapping):
-            named = {str(k): v for k, v in clients.items()}
+        self._base: EvEnergyClient | None = None
+        self._stream: AsyncIterator[tuple[str, Credential | str]] | None = None
+        self._vehicles_by_label: Mapping[str, VehicleSource] | None = None
+        named: dict[str, EvEnergyClient] = {}
+        sources: dict[str, VehicleSource | None] = {}
+        if credentials is not None:
+            if not isinstance(clients, EvEnergyClient):
+                raise TypeError("with credentials=, give one client: its session and pool carry every token")
+            check_credentials(credentials)
+            if isinstance(credentials, Mapping):
+                if not credentials:
+                    raise ValueError("no credentials given")
+                sources_by_label([str(label) for label in credentials], vehicles)  # validates
+            elif vehicles is not None and not isinstance(vehicles, Mapping):
+                raise ValueError("with credentials=, give vehicles as a mapping label -> vehicle IDs (or None)")
+            self._base = clients
+            self._stream = labelled(credentials)
+            self._vehicles_by_label = vehicles if isinstance(vehicles, Mapping) else None
         else:
-            named = {f"token{i}": c for i, c in enumerate(clients)}
-        if not named:
-            raise ValueError("no clients given")
+            if isinstance(clients, EvEnergyClient):
+                named = {"default": clients}
+            elif isinstance(clients, Mapping):
+                named = {str(k): v for k, v in clients.items()}
+            else:
+                named = {f"token{i}": c for i, c in enumerate(clients)}
+            if not named:
+                raise ValueError("no clients given")
+            sources = sources_by_label(named, vehicles)
         if not 1 <= page_size <= 100:
             raise ValueError("page_size must be 1..100")
         if concurrency < 1 or per_token_concurrency < 1:
@@ -163,8 +250,6 @@ class Harvester:
             raise ValueError("overlap must be >= 0")
         if unreachable_after is not None and not unreachable_after > 0:
             raise ValueError("unreachable_after must be > 0 seconds (or None: never give up)")
-
-        sources = sources_by_label(named, vehicles)
 
         self.kinds = LogKind.parse_list(kinds)
         self.since = _aware(since, "since")
@@ -201,23 +286,28 @@ class Harvester:
             clock=clock,
             unreachable_after=unreachable_after,
         )
-        self._tokens = [
-            _Token(
-                label=label,
-                lane=Lane(
-                    label,
-                    client,
-                    TokenBudget(
-                        window=budget_window, reserve=budget_reserve, max_park=max_park, clock=clock, wall=self._now
-                    ),
-                ),
-                report=TokenReport(token=label),
-                source=sources[label],
-            )
-            for label, client in named.items()
-        ]
-        self._tokens_by_label = {tok.label: tok for tok in self._tokens}
+        self._budget_reserve = budget_reserve
+        self._tokens: dict[str, _Token] = {}  # admitted and not finished
+        self._backlog: list[_Token] = []  # admitted, not yet handed to the workers
+        self._abandoned: list[_Token] = []  # finished with work left (budget parked beyond max_park)
+        self._live = 0
+        self._stream_done = self._stream is None
+        self._stats_clients: list[EvEnergyClient] = [self._base] if self._base is not None else list(named.values())
         self._planned_ids: dict[str, tuple[list[str], bool]] = {}  # label -> (IDs read, all of them)
+        self._ready: asyncio.Queue[_Token | None] = asyncio.Queue()
+        self._hungry = asyncio.Event()
+        self._idle = 0
+        self._all_done = False
+        self.report = HarvestReport(
+            kinds=self.kinds,
+            since=self.since,
+            until=self.until or datetime.now(UTC),  # set again below
+            started_at=datetime.now(UTC),
+            queue_capacity=self.queue_size,
+            tokens={},
+        )
+        for label, client in named.items():
+            self._admit(label, client, sources[label])
 
         self._entered = False
         self._prepared = False
@@ -233,18 +323,41 @@ class Harvester:
         self._stats_base: list[tuple[ClientStats, int, int, dict[str, int]]] = []
         self._t0 = 0.0
         start = self._now()
-        self.report = HarvestReport(
-            kinds=self.kinds,
-            since=self.since,
-            until=self.until or start,
-            started_at=start,
-            queue_capacity=self.queue_size,
-            tokens={t.label: t.report for t in self._tokens},
-        )
+        self.report.until = self.until or start
+        self.report.started_at = start
 
     def __repr__(self) -> str:
-        labels = ", ".join(t.label for t in self._tokens)
-        return f"<Harvester tokens=[{labels}] kinds={[k.value for k in self.kinds]}>"
+        labels = list(self.report.tokens)
+        shown = ", ".join(labels[:10]) + (f", ... ({len(labels)} in all)" if len(labels) > 10 else "")
+        more = "" if self._stream_done else " + credentials not read yet"
+        return f"<Harvester tokens=[{shown}]{more} kinds={[k.value for k in self.kinds]}>"
+
+    def _admit(
+        self, label: str, client: EvEnergyClient | Credential | str, source: VehicleSource | None = None
+    ) -> _Token:
+        """A token joins the run: its lane (a ``with_auth`` view of the base client), budget, report."""
+        from .._client import EvEnergyClient
+
+        if label in self.report.tokens:
+            raise ValueError(f"two credentials are labelled {label!r}")
+        if not isinstance(client, EvEnergyClient):
+            assert self._base is not None
+            client = self._base.with_auth(client)
+            if self._vehicles_by_label is not None:
+                source = self._vehicles_by_label.get(label, ())
+        budget = TokenBudget(
+            window=self.budget_window,
+            reserve=self._budget_reserve,
+            max_park=self.max_park,
+            clock=self._clock,
+            wall=self._now,
+        )
+        tok = _Token(label, Lane(label, client, budget), TokenReport(token=label), source)
+        self.report.tokens[label] = tok.report
+        self._tokens[label] = tok
+        self._backlog.append(tok)
+        self._live += 1
+        return tok
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -296,8 +409,8 @@ class Harvester:
         )
         self.report.until = from_micros(self._bounds.until_us)
         seen: set[int] = set()
-        for tok in self._tokens:
-            stats = tok.client.stats
+        for client in self._stats_clients:
+            stats = client.stats
             if id(stats) not in seen:
                 seen.add(id(stats))
                 self._stats_base.append((stats, stats.requests, stats.retries, dict(stats.retry_reasons)))
@@ -371,7 +484,8 @@ class Harvester:
             raise RuntimeError("this Harvester is being run with a sink")
         if self._mode is None and not self._queue_size_given:
             # one batch at a time: half the fetchers' worth of batches keeps them all busy
-            fetchers = min(self.concurrency, self.per_token_concurrency * len(self._tokens))
+            tokens = len(self._tokens) if self._stream_done else self.concurrency
+            fetchers = min(self.concurrency, self.per_token_concurrency * max(1, tokens))
             self.queue_size = self.report.queue_capacity = max(4, fetchers // 2)
             self._queue = asyncio.Queue(maxsize=self.queue_size)
         self._mode = "iterate"
@@ -410,7 +524,7 @@ class Harvester:
             report.batches += 1
             kind = _KIND_VALUES[batch.kind]
             records[kind] = records.get(kind, 0) + n
-            self._token(batch.token).report.records += n
+            self.report.tokens[batch.token].records += n
             self._buffered -= n
 
     async def _join(self) -> None:
@@ -425,16 +539,14 @@ class Harvester:
 
     def _rebase_counters(self) -> None:
         """Forget the requests made so far (a plan's samples are not part of the run)."""
-        self._fetcher.rebase([tok.lane for tok in self._tokens])
+        self._fetcher.rebase([tok.lane for tok in self._tokens.values()])
         self.report.requests = 0
-        for tok in self._tokens:
+        for tok in self._tokens.values():
             tok.report.requests = 0
         self._stats_base = [
             (stats, stats.requests, stats.retries, dict(stats.retry_reasons)) for stats, *_ in self._stats_base
         ]
 
-    def _token(self, label: str) -> _Token:
-        return self._tokens_by_label[label]
 
     # -- progress and the report --------------------------------------------------------
 
@@ -445,7 +557,7 @@ class Harvester:
 
     @property
     def parked_tokens(self) -> list[str]:
-        return [t.label for t in self._tokens if t.budget.parked]
+        return [t.label for t in self._tokens.values() if t.budget.parked]
 
     def _refresh(self) -> None:
         report = self.report
@@ -463,14 +575,8 @@ class Harvester:
         report.retry_reasons = dict(reasons)
         report.retries = sum(reasons.values())
         report.requests = self._fetcher.requests
-        for tok in self._tokens:
-            tok.report.requests = tok.lane.requests
-            tok.report.budget_limit = tok.budget.limit
-            tok.report.budget_remaining = tok.budget.remaining
-            tok.report.parks = tok.budget.parks
-            tok.report.parked_until = tok.budget.parked_until_wall if tok.budget.parked else None
-            tok.report.abandoned = tok.budget.abandoned
-            tok.report.input_exhausted = tok.input_exhausted
+        for tok in self._tokens.values():
+            _refresh_token(tok)
         report.max_buffered_records = max(report.max_buffered_records, self._buffered)
 
     def _finalize(self) -> None:
@@ -479,7 +585,7 @@ class Harvester:
         report.finished_at = self._now()
         report.parked = []
         parked = 0
-        for tok in self._tokens:
+        for tok in [*self._abandoned, *self._tokens.values()]:
             if tok.budget.abandoned:
                 pending = tuple(sorted(tok.pending))
                 parked += len(pending)
@@ -510,7 +616,11 @@ class Harvester:
         self._prepare()
         inputs: list[PlanInput] = []
         planned: dict[str, tuple[list[str], bool]] = {}
-        for tok in self._tokens:
+        if self._stream is not None and not self._stream_done:
+            async for label, credential in self._stream:  # a plan covers every token
+                self._admit(label, credential)
+            self._stream_done = True
+        for tok in list(self._tokens.values()):
             before = tok.lane.requests
             failures_before = len(self.report.failures)
             ids: list[str] = []
@@ -556,46 +666,186 @@ class Harvester:
     async def _supervise(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
-                for tok in self._tokens:
-                    tg.create_task(self._run_token(tok), name=f"evenergy-harvest-{tok.label}")
+                for i in range(self.concurrency):
+                    tg.create_task(self._work(), name=f"evenergy-harvest-worker-{i}")
+                tg.create_task(self._feed(), name="evenergy-harvest-feeder")
         except Exception as exc:  # the API gone, a store failure or a bug: surfaces from run()/__anext__
             self._error = _one_error(exc)
+        finally:
+            for tok in self._tokens.values():
+                if tok.timer is not None:
+                    tok.timer.cancel()
+                    tok.timer = None
         await self._queue.put(_END)
 
-    async def _run_token(self, tok: _Token) -> None:
-        work: asyncio.Queue[tuple[str, LogKind] | None] = asyncio.Queue(maxsize=2 * self.per_token_concurrency)
-        workers = self.per_token_concurrency
-        async with asyncio.TaskGroup() as tg:
-            for i in range(workers):
-                tg.create_task(self._worker(tok, work), name=f"evenergy-harvest-{tok.label}-{i}")
-            await self._produce(tok, work)
-            for _ in range(workers):
-                await work.put(None)
+    async def _feed(self) -> None:
+        """Hand the admitted tokens to the workers, then read the credentials lazily: one
+        more token whenever a worker is idle with nothing ready."""
+        backlog, self._backlog = self._backlog, []
+        for tok in backlog:
+            self._planned(tok)
+            self._schedule(tok)
+        if self._stream is not None and not self._stream_done:
+            ready = self._ready
+            async for label, credential in self._stream:
+                while self._idle <= ready.qsize():  # nobody is waiting for work
+                    self._hungry.clear()
+                    await self._hungry.wait()
+                tok = self._admit(label, credential)
+                self._backlog.clear()
+                self._schedule(tok)
+            self._stream_done = True
+            if self._vehicles_by_label is not None:
+                for label in self._vehicles_by_label:
+                    if label not in self.report.tokens:
+                        self.report.failures.append(
+                            VehicleFailure(
+                                token=label,
+                                vehicle_id=None,
+                                kind=None,
+                                error="ValueError",
+                                status=None,
+                                message="vehicles were given for this label, but no credential has it",
+                                attempts=0,
+                            )
+                        )
+        self._stream_done = True
+        self._check_done()
 
-    async def _produce(self, tok: _Token, work: asyncio.Queue[tuple[str, LogKind] | None]) -> None:
-        async for vehicle_id in self._vehicle_ids(tok):
-            if tok.budget.abandoned:
+    def _planned(self, tok: _Token) -> None:
+        planned, complete = self._planned_ids.pop(tok.label, ([], False))
+        if planned:
+            tok.planned = deque(planned)
+        if complete:
+            tok.source = ()  # nothing beyond the planned IDs
+
+    def _schedule(self, tok: _Token) -> None:
+        """Put ``tok`` in the ready queue if it has work it may start now (O(1))."""
+        if tok.queued or tok.timer is not None or tok.blocked or tok.finished:
+            return
+        if tok.budget.abandoned or (not tok.parts and (tok.input_exhausted or tok.reading)):
+            if tok.in_flight == 0:
+                self._finish(tok)
+            return
+        if tok.in_flight >= self.per_token_concurrency:
+            return  # the end of one of its slices schedules it again
+        tok.queued = True
+        self._ready.put_nowait(tok)
+
+    def _wake(self, tok: _Token) -> None:
+        tok.timer = None
+        self._schedule(tok)
+
+    def _finish(self, tok: _Token) -> None:
+        tok.finished = True
+        _refresh_token(tok)
+        del self._tokens[tok.label]
+        if tok.budget.abandoned:
+            self._abandoned.append(tok)
+        self._live -= 1
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self._live == 0 and self._stream_done and not self._all_done:
+            self._all_done = True
+            for _ in range(self.concurrency):
+                self._ready.put_nowait(None)
+
+    async def _work(self) -> None:
+        """A worker: takes the next ready token and runs one slice of its work."""
+        ready = self._ready
+        loop = asyncio.get_running_loop()
+        slice_of = self._slice
+        while True:
+            if ready.empty():
+                self._idle += 1
+                self._hungry.set()
+                try:
+                    tok = await ready.get()
+                finally:
+                    self._idle -= 1
+            else:
+                tok = ready.get_nowait()
+            if tok is None:
                 return
-            if vehicle_id in self._claimed:
+            tok.queued = False
+            part: _Part | None = None
+            if tok.parts and not tok.budget.abandoned:
+                part = tok.parts.popleft()
+            elif tok.input_exhausted or tok.reading or tok.budget.abandoned:
+                self._schedule(tok)
                 continue
-            self._claimed.add(vehicle_id)
-            tok.report.vehicles += 1
-            for kind in self.kinds:
-                tok.report.partitions += 1
-                self.report.partitions_total += 1
-                tok.pending.add((vehicle_id, kind))
-                await work.put((vehicle_id, kind))
-        if not tok.budget.abandoned:
+            tok.in_flight += 1
+            if part is None:
+                tok.reading = True
+            self._schedule(tok)  # another worker may take its next partition meanwhile
+            try:
+                delay = await (self._read_input(tok) if part is None else slice_of(tok, part))
+            finally:
+                tok.in_flight -= 1
+                if part is None:
+                    tok.reading = False
+            if delay == math.inf:
+                tok.blocked = True  # until one of its requests in flight ends
+            else:
+                tok.blocked = False
+                if delay > 0 and tok.timer is None:
+                    tok.timer = loop.call_later(delay, self._wake, tok)
+            self._schedule(tok)
+
+    async def _read_input(self, tok: _Token) -> float:
+        """Read more of the token's vehicle IDs into partitions; the budget's delay (0: none)."""
+        try:
+            ids = await self._next_ids(tok)
+        except NotReady as not_ready:
+            return not_ready.delay
+        except Parked:
+            return 0.0
+        except FetchFailed as failed:
+            self._record_failure(tok, None, None, failed)
             tok.input_exhausted = True
+            return 0.0
+        claimed = self._claimed
+        kinds = self.kinds
+        for vehicle_id in ids:
+            if vehicle_id in claimed:
+                continue
+            claimed.add(vehicle_id)
+            tok.report.vehicles += 1
+            tok.report.partitions += len(kinds)
+            self.report.partitions_total += len(kinds)
+            for kind in kinds:
+                tok.pending.add((vehicle_id, kind))
+                tok.parts.append(_Part(vehicle_id, kind))
+        return 0.0
+
+    async def _next_ids(self, tok: _Token) -> list[str]:
+        """The next few vehicle IDs of the token (sets ``input_exhausted`` at the end)."""
+        want = self.per_token_concurrency
+        out: list[str] = []
+        planned = tok.planned
+        if planned:
+            while planned and len(out) < want:
+                out.append(planned.popleft())
+            return out
+        if tok.source is None:  # the API's listing, a page at a time, never waiting for the budget
+            if tok.listing is None:
+                tok.listing = Listing(tok.lane)
+            ids = await tok.listing.next_page(self._fetcher, tok.lane)
+            tok.input_exhausted = tok.listing.done
+            shard = self.shard
+            return ids if shard is None else [v for v in ids if shard_of(v, shard[1]) == shard[0]]
+        if tok.id_iter is None:
+            tok.id_iter = source_ids(tok.source, _nothing(), self.shard)
+        try:
+            while len(out) < want:
+                out.append(await anext(tok.id_iter))
+        except StopAsyncIteration:
+            tok.input_exhausted = True
+        return out
 
     async def _vehicle_ids(self, tok: _Token) -> AsyncIterator[str]:
-        """The token's vehicle IDs, sharded, read lazily (first those a ``plan()`` read)."""
-        planned, complete = self._planned_ids.get(tok.label, ([], False))
-        for vid in planned:
-            yield vid
-        if complete:
-            return
-        # the rest of the input (a re-iterated list or listing repeats IDs: the producer skips them)
+        """The token's vehicle IDs, sharded, read lazily (for a plan)."""
         async for vid in source_ids(tok.source, self._list_vehicles(tok), self.shard):
             yield vid
 
@@ -608,27 +858,120 @@ class Harvester:
         except FetchFailed as failed:
             self._record_failure(tok, None, None, failed)
 
-    async def _worker(self, tok: _Token, work: asyncio.Queue[tuple[str, LogKind] | None]) -> None:
+    async def _slice(self, tok: _Token, part: _Part) -> float:
+        """Run ``part`` for as long as the token's budget admits its pages at once; the delay
+        until it may go on (0: it ended -- done, failed, or left for a later run)."""
+        item = (part.vehicle_id, part.kind)
+        try:
+            delay = tok.budget.admits()
+        except Parked:
+            delay = 0.0  # raised again below, and observed
+        if delay:  # not even a first page now: no span for an empty slice
+            tok.parts.appendleft(part)
+            return delay
+        with observe.partition(tok.client._core.observer.tracing, tok.label, part.vehicle_id, part.kind.value) as scope:
+            try:
+                await self._advance(tok, part)
+            except NotReady as not_ready:
+                tok.parts.appendleft(part)  # first again when the token may send
+                return not_ready.delay
+            except Parked:
+                scope.parked()
+                return 0.0  # stays in tok.pending: reported as parked
+            except FetchFailed as failed:
+                self._end_pass(part)
+                scope.failed(failed.error)
+                tok.pending.discard(item)
+                self._record_failure(tok, part.vehicle_id, part.kind, failed)
+                return 0.0
+            scope.done()
+        tok.pending.discard(item)
+        self.report.partitions_done += 1
+        tok.report.partitions_done += 1
+        return 0.0
+
+    async def _advance(self, tok: _Token, part: _Part) -> None:
+        """Harvest a partition from where it is: finish a pass a previous run left unfinished,
+        then one fresh pass from the watermark (minus the overlap) or ``since`` up to
+        ``until``. Raises ``NotReady`` (the partition keeps its place) when the budget does
+        not admit the next page now."""
+        if tok.lane.dead is not None:
+            raise FetchFailed(tok.lane.dead, 0)
+        state = part.state
+        if state is None:
+            state = await self._state.load(part.vehicle_id, part.kind)
+            if state is None:
+                state = PartitionState(token=tok.label, vehicle_id=part.vehicle_id, kind=part.kind)
+            elif state.token != tok.label:
+                state = attrs.evolve(state, token=tok.label)  # "last fetched by"
+            part.state = state
+        fetch = self._fetcher.fetch
+        lane = tok.lane
         while True:
-            item = await work.get()
-            if item is None:
-                return
-            vehicle_id, kind = item
-            with observe.partition(tok.client._core.observer.tracing, tok.label, vehicle_id, kind.value) as part:
-                try:
-                    await self._partition(tok, vehicle_id, kind)
-                except Parked:
-                    part.parked()
-                    continue  # stays in tok.pending: reported as parked
-                except FetchFailed as failed:
-                    part.failed(failed.error)
-                    tok.pending.discard(item)
-                    self._record_failure(tok, vehicle_id, kind, failed)
-                    continue
-                part.done()
-            tok.pending.discard(item)
-            self.report.partitions_done += 1
-            tok.report.partitions_done += 1
+            paginator = part.paginator
+            observer = part.observer
+            if paginator is None or observer is None:
+                if state.pass_until is None:
+                    if part.fresh_done:
+                        return
+                    opened = open_pass(state, self._bounds)
+                    if opened is None:
+                        return
+                    state = part.state = opened
+                    part.fresh_done = True
+                paginator = part.paginator = self._paginator(tok, state)
+                observer = part.observer = PagePass(state, self._bounds)
+                part.url = None  # the paginator's own start (the first page or the cursor)
+            page, next_url = await fetch(lane, paginator, part.url, wait=False)
+            try:
+                records, state = observer.observe(page.items, page.next_url)
+            except PaginationError as exc:
+                raise FetchFailed(exc, 1) from exc
+            part.state = state
+            last = page.next_url is None
+            await self._emit(
+                HarvestBatch(
+                    token=tok.label,
+                    vehicle_id=state.vehicle_id,
+                    kind=part.kind,
+                    records=records,
+                    page_url=page.url,
+                    last=last,
+                    state=state,
+                )
+            )
+            if last:
+                self._end_pass(part)
+            else:
+                part.url = next_url
+
+    def _paginator(self, tok: _Token, state: PartitionState) -> Paginator[Any]:
+        """The paginator of the pass open in ``state`` (at its cursor when it was resumed)."""
+        assert state.pass_until is not None
+        try:
+            paginator = state.kind.paginator(
+                tok.client,
+                state.vehicle_id,
+                since=from_micros(state.pass_since) if state.pass_since is not None else None,
+                until=from_micros(state.pass_until),
+                page_size=self.page_size,
+            )
+        except ValueError as exc:  # an invalid vehicle ID: refused before any request
+            raise FetchFailed(exc, 0) from exc
+        if state.cursor is not None:
+            try:
+                paginator = paginator.resume(state.cursor)
+            except PaginationError as exc:  # a saved cursor of another server
+                raise FetchFailed(exc, 0) from exc
+        return paginator
+
+    def _end_pass(self, part: _Part) -> None:
+        observer = part.observer
+        if observer is not None:
+            self.report.boundary_duplicates += observer.boundary_duplicates
+            self.report.overlap_duplicates += observer.overlap_duplicates
+        part.paginator = part.observer = None
+        part.url = None
 
     def _record_failure(self, tok: _Token, vehicle_id: str | None, kind: LogKind | None, failed: FetchFailed) -> None:
         error = failed.error
@@ -648,77 +991,6 @@ class Harvester:
             self.report.partitions_failed += 1
             tok.report.partitions_failed += 1
 
-    async def _partition(self, tok: _Token, vehicle_id: str, kind: LogKind) -> None:
-        """Harvest one partition: finish a pass a previous run left unfinished, then one
-        fresh pass from the watermark (minus the overlap) or ``since`` up to ``until``."""
-        if tok.lane.dead is not None:
-            raise FetchFailed(tok.lane.dead, 0)
-        state = await self._state.load(vehicle_id, kind)
-        if state is None:
-            state = PartitionState(token=tok.label, vehicle_id=vehicle_id, kind=kind)
-        elif state.token != tok.label:
-            state = attrs.evolve(state, token=tok.label)  # "last fetched by"
-        fresh_done = False
-        while True:
-            if state.pass_until is None:
-                if fresh_done:
-                    break
-                opened = open_pass(state, self._bounds)
-                if opened is None:
-                    break
-                state = opened
-                fresh_done = True
-            state = await self._run_pass(tok, state)
-
-    async def _run_pass(self, tok: _Token, state: PartitionState) -> PartitionState:
-        """Fetch the pages of the pass open in ``state`` and emit each one's new records."""
-        kind = state.kind
-        assert state.pass_until is not None
-        try:
-            paginator = kind.paginator(
-                tok.client,
-                state.vehicle_id,
-                since=from_micros(state.pass_since) if state.pass_since is not None else None,
-                until=from_micros(state.pass_until),
-                page_size=self.page_size,
-            )
-        except ValueError as exc:  # an invalid vehicle ID: refused before any request
-            raise FetchFailed(exc, 0) from exc
-        if state.cursor is not None:
-            try:
-                paginator = paginator.resume(state.cursor)
-            except PaginationError as exc:  # a saved cursor of another server
-                raise FetchFailed(exc, 0) from exc
-        fetch = self._fetcher.fetch
-        lane = tok.lane
-        observer = PagePass(state, self._bounds)
-        url: str | None = None  # None: the paginator's own start (the first page or the cursor)
-        try:
-            while True:
-                page, next_url = await fetch(lane, paginator, url)
-                try:
-                    records, state = observer.observe(page.items, page.next_url)
-                except PaginationError as exc:
-                    raise FetchFailed(exc, 1) from exc
-                last = page.next_url is None
-                await self._emit(
-                    HarvestBatch(
-                        token=tok.label,
-                        vehicle_id=state.vehicle_id,
-                        kind=kind,
-                        records=records,
-                        page_url=page.url,
-                        last=last,
-                        state=state,
-                    )
-                )
-                if last:
-                    return state
-                url = next_url
-        finally:
-            self.report.boundary_duplicates += observer.boundary_duplicates
-            self.report.overlap_duplicates += observer.overlap_duplicates
-
     async def _emit(self, batch: HarvestBatch) -> None:
         self._buffered += len(batch.records)
         if self._buffered > self.report.max_buffered_records:
@@ -727,6 +999,22 @@ class Harvester:
         size = self._queue.qsize()
         if size > self.report.max_queue_size:
             self.report.max_queue_size = size
+
+
+def _refresh_token(tok: _Token) -> None:
+    report, budget = tok.report, tok.budget
+    report.requests = tok.lane.requests
+    report.budget_limit = budget.limit
+    report.budget_remaining = budget.remaining
+    report.parks = budget.parks
+    report.parked_until = budget.parked_until_wall if budget.parked else None
+    report.abandoned = budget.abandoned
+    report.input_exhausted = tok.input_exhausted
+
+
+async def _nothing() -> AsyncIterator[str]:
+    return
+    yield  # an async generator that yields nothing
 
 
 def _one_error(exc: BaseException) -> BaseException:

@@ -76,3 +76,24 @@ async def list_vehicles(fetcher: Fetcher, lane: Lane) -> AsyncIterator[str]:
             yield vehicle.id
         if url is None:
             return
+
+
+class Listing:
+    """The API's vehicle listing of one lane, a page at a time, without waiting for the budget.
+
+    :meth:`next_page` raises what ``Fetcher.fetch(wait=False)`` raises (``NotReady``: the
+    listing is where it was, ask again later; ``Parked``; ``FetchFailed``).
+    """
+
+    __slots__ = ("_paginator", "_url", "done")
+
+    def __init__(self, lane: Lane) -> None:
+        self._paginator = lane.client.vehicles.list(page_size=LIST_PAGE_SIZE)
+        self._url: str | None = None
+        self.done = False
+
+    async def next_page(self, fetcher: Fetcher, lane: Lane) -> list[str]:
+        page, url = await fetcher.fetch(lane, self._paginator, self._url, wait=False)
+        self._url = url
+        self.done = url is None
+        return [vehicle.id for vehicle in page.items]
