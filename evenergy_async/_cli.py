@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import _cli_observe
 from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, MemoryStateStore, SQLiteStateStore
+from ._harvest._credentials import CredentialsFile, CredentialsFileError, CredentialsStoreError
 
 if TYPE_CHECKING:
     from ._harvest import HarvestPlan
@@ -251,6 +252,16 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
             "--shard",
             type=_shard,
             help="take shard I of N of the vehicles (a stable hash of the ID); give each shard its own --out and --state",
+        )
+        p.add_argument(
+            "--credentials",
+            metavar="FILE",
+            dest="credentials_file",
+            help="JSON Lines file of user credentials, one object a line: "
+            '{"access_token": ...} or {"refresh_token": ..., "access_token": ..., "expires_at": ...} '
+            f"(the last two optional; refresh tokens use {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}), each with an "
+            'optional "label"; blank and # lines skipped. Read lazily; rotated refresh tokens are journaled to '
+            f"FILE.rotations before use and folded into FILE at the end. Takes the place of {ENV_TOKEN}",
         )
         p.add_argument("--vehicle", action="append", default=[], help="a vehicle ID to harvest (repeatable)")
         p.add_argument("--vehicles-file", dest="vehicles_file", help="file with one vehicle ID per line ('-': stdin)")
@@ -747,7 +758,13 @@ def _unreachable_message(exc: BaseException, base_url: str) -> str:
 
 def _harvest_setup(args: argparse.Namespace) -> None:
     """Everything checked before the first request: arguments, credentials, local paths."""
-    args.credentials = credentials_from_env()
+    if args.credentials_file:
+        # a fleet: the file is read lazily by the harvest (its lines are checked as they come)
+        args.credentials = {}
+        if args.vehicle or args.vehicles_file:
+            raise UsageError("--vehicle/--vehicles-file work with tokens from the environment, not --credentials")
+    else:
+        args.credentials = credentials_from_env()
     args.base_url = _base_url(args)
     now = datetime.now(UTC)
     if args.since is not None and args.since > now:
@@ -776,6 +793,8 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
     from ._client import EvEnergyClient
     from ._sansio import RetryPolicy
 
+    if args.credentials_file:
+        return await _harvest_fleet(args)
     credentials: dict[str, Any] = args.credentials
     base_url: str = args.base_url
     out: str = args.out
@@ -827,6 +846,61 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         sink = await stack.enter_async_context(JsonlSink(out))
         report = await _run_with_progress(harvester, sink, args, forecast)
     _print_report(report, args, extra={"out": out, "state": state_path})
+    code, message = _exit_code(report)
+    if message:
+        _say(f"error: {message}")
+    return code
+
+
+async def _harvest_fleet(args: argparse.Namespace) -> int:
+    """``harvest --credentials FILE``: every credential of the file through one client's pool."""
+    from ._client import EvEnergyClient
+    from ._sansio import RetryPolicy
+
+    credentials = CredentialsFile(
+        args.credentials_file,
+        client_id=os.environ.get(ENV_CLIENT_ID, "").strip() or None,
+        client_secret=os.environ.get(ENV_CLIENT_SECRET, "").strip() or None,
+    )
+    client = EvEnergyClient(
+        base_url=args.base_url,
+        retry=RetryPolicy(retry_after_cap=args.retry_after_cap),
+        max_connections=max(args.concurrency, 10),
+        **_cli_observe.of(args).client_kwargs,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(credentials)  # folds a crashed run's rotations in first
+        await stack.enter_async_context(client)
+        state: Any
+        if args.memory_state:
+            state = MemoryStateStore()
+        else:
+            state = await stack.enter_async_context(SQLiteStateStore(args.state_path))
+        harvester = await stack.enter_async_context(
+            Harvester(
+                client,
+                credentials=credentials,
+                kinds=args.kinds,
+                since=args.since,
+                until=args.until,
+                state=state,
+                page_size=args.page_size,
+                concurrency=args.concurrency,
+                per_token_concurrency=args.per_token,
+                overlap=timedelta(seconds=args.overlap),
+                max_park=args.max_park,
+                shard=args.shard,
+                unreachable_after=args.unreachable_after,
+            )
+        )
+        if args.plan:
+            plan = await harvester.plan()
+            print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.format())
+            return EXIT_OK
+        # no up-front forecast: it would read every credential and list every token's vehicles
+        sink = await stack.enter_async_context(JsonlSink(args.out))
+        report = await _run_with_progress(harvester, sink, args, None)
+    _print_report(report, args, extra={"out": args.out, "state": args.state_path})
     code, message = _exit_code(report)
     if message:
         _say(f"error: {message}")
@@ -991,6 +1065,10 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
 
     if isinstance(exc, CLIError):
         return exc.code, str(exc)
+    if isinstance(exc, CredentialsFileError):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, CredentialsStoreError):
+        return EXIT_LOCAL, f"{exc}; the journal FILE.rotations keeps the tokens saved so far: run again when fixed"
     if isinstance(exc, UnauthorizedError | AuthError):
         return EXIT_CREDENTIALS, (
             f"credentials rejected ({exc}): check {ENV_TOKEN}, or {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
@@ -1015,7 +1093,8 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
 def _classify(exc: BaseException, args: argparse.Namespace | None) -> tuple[int, str] | None:
     leaves = list(_leaves(exc))
     # the user's mistakes first, then credentials, the API, local files; a bug last
-    for wanted in (CLIError, _credential_types(), _transport_types(), sqlite3.Error, OSError, Exception):
+    user = (CLIError, CredentialsFileError, CredentialsStoreError)
+    for wanted in (user, _credential_types(), _transport_types(), sqlite3.Error, OSError, Exception):
         for leaf in leaves:
             if isinstance(leaf, wanted):
                 return _describe(leaf, args)

@@ -3,7 +3,7 @@
 Public names are re-exported from the package root (``from evenergy_async import Harvester``).
 """
 
-from ._credentials import CredentialEntry
+from ._credentials import CredentialEntry, CredentialsFile, CredentialsFileError, CredentialsStoreError
 from ._harvester import Harvester, VehicleSource, shard_of
 from ._planner import HarvestPlan, TokenPlan
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
@@ -13,6 +13,9 @@ from ._types import DEFAULT_KINDS, HarvestBatch, LogKind, LogRecord, PartitionSt
 
 __all__ = [
     "CredentialEntry",
+    "CredentialsFile",
+    "CredentialsFileError",
+    "CredentialsStoreError",
     "DEFAULT_KINDS",
     "HarvestBatch",
     "HarvestPlan",

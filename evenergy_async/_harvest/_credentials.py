@@ -7,14 +7,25 @@ pairs or entries, and reads it only as its workers need more tokens.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import TypeAlias
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, TextIO, TypeAlias
 
 import attrs
 
-from .._auth import BearerToken, ClientCredentials, Credential, RefreshToken
+from .._auth import BearerToken, ClientCredentials, Credential, OAuthToken, RefreshToken
+from ._worker import WorkerThread
 
-__all__ = ["CredentialEntry", "Credentials"]
+__all__ = ["CredentialEntry", "Credentials", "CredentialsFile", "CredentialsFileError", "CredentialsStoreError"]
 
 
 @attrs.frozen
@@ -73,3 +84,425 @@ async def labelled(credentials: Credentials) -> AsyncIterator[tuple[str, Credent
     else:
         for index, item in enumerate(credentials):
             yield _labelled(item, index)
+
+
+# -- a credentials file: JSON Lines, read lazily, rotated refresh tokens journaled ------------
+
+_KEYS = frozenset({"access_token", "refresh_token", "expires_at", "label"})
+_SAFE_KEY = re.compile(r"[a-z_]{1,32}")
+_CHUNK = 512  # lines read per trip to the file's thread
+
+
+class CredentialsFileError(ValueError):
+    """A credentials file line is not a valid credential. Names the file and the line number,
+    never a value from it (a line may hold a secret)."""
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        where = f"{path}: line {line}" if line is not None else path
+        super().__init__(f"credentials file {where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class CredentialsStoreError(Exception):
+    """A rotated refresh token could not be written back durably (or the file not rewritten):
+    a local problem (disk full, permissions) -- the harvest stops before the new token is used."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"credentials file {path}: {reason}")
+        self.path = path
+
+
+class CredentialsFile:
+    """Credentials for a fleet harvest from a JSON Lines file, one object a line, read lazily.
+
+    A line is ``{"access_token": "..."}`` or ``{"refresh_token": "...", "access_token": "...",
+    "expires_at": "..."}`` (the last two optional; ``expires_at`` an RFC 3339 time, or seconds
+    since the epoch), each with an optional ``"label"`` (default ``line<N>``, its line number).
+    A refresh token needs ``client_id`` (and ``client_secret`` for a confidential app). Blank
+    lines and lines starting with ``#`` are skipped (and kept when the file is rewritten).
+    Anything else -- invalid JSON, an unknown key, a wrong type, a duplicate label -- raises
+    :class:`CredentialsFileError` naming the line, never its content.
+
+    Rotated refresh tokens (the provider issues a new one at each refresh and the old one
+    dies) are never lost: each new pair is appended to a journal next to the file,
+    ``FILE.rotations``, and fsynced before the new access token is first used. Refreshes of
+    many tokens at once share one write and one fsync (group commit): no refresh waits for
+    another's disk write to start, and no refresh rewrites the file. :meth:`close` (and the
+    next :meth:`open`, after a crash) folds the journal into the file -- one streaming rewrite
+    to a temporary file, fsync, rename, directory fsync -- then removes the journal; a
+    journal's newest entry for a label wins over the file's line. A kill at any instant after
+    the new pair is in the journal leaves the file plus journal holding a working token.
+
+    Use::
+
+        async with CredentialsFile("fleet.jsonl", client_id=..., client_secret=...) as creds:
+            async with Harvester(client, credentials=creds) as harvester:
+                report = await harvester.run("out")
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.path = os.fspath(path)
+        self.journal_path = self.path + ".rotations"
+        self._client_id = client_id or None
+        self._client_secret = client_secret or None
+        self._clock = clock
+        self._wall = wall
+        self._thread = WorkerThread("evenergy-credentials", "credentials file")
+        self._journal: BinaryIO | None = None
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._rotations = 0
+        self._iterated = False
+        self.lines_read = 0
+
+    def __repr__(self) -> str:
+        return f"<CredentialsFile {self.path!r} rotations={self._rotations}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> CredentialsFile:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Fold a journal a crashed run left into the file; start the journal."""
+        await self._thread.start(self._open_sync)
+
+    async def close(self) -> None:
+        """Wait for pending rotations, fold the journal into the file, stop."""
+        if not self._thread.running:
+            return
+        try:
+            await self._drain()
+        finally:
+            await self._thread.stop(self._close_sync)
+
+    def _open_sync(self) -> None:
+        if not os.path.exists(self.path):
+            raise CredentialsFileError(self.path, None, "no such file")
+        self._compact_sync()
+        try:
+            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in _close_sync
+        except OSError as exc:
+            raise CredentialsStoreError(self.path, f"cannot open the rotation journal: {exc.strerror}") from exc
+
+    def _close_sync(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
+        self._compact_sync()
+
+    # -- reading ---------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[CredentialEntry]:
+        if self._iterated:
+            raise RuntimeError("a CredentialsFile is read once per open")
+        self._iterated = True
+        return self._entries()
+
+    async def _entries(self) -> AsyncIterator[CredentialEntry]:
+        if not self._thread.running:
+            raise RuntimeError("open the CredentialsFile first (`async with CredentialsFile(...)`)")
+        handle = await self._thread.run(_open_text, self.path)
+        labels: dict[str, int] = {}
+        number = 0
+        try:
+            while True:
+                lines = await self._thread.run(_read_lines, handle, _CHUNK)
+                if not lines:
+                    return
+                for line in lines:
+                    number += 1
+                    self.lines_read = number
+                    entry = self._parse(line, number, labels)
+                    if entry is not None:
+                        yield entry
+        finally:
+            handle.close()
+
+    def _parse(self, line: str, number: int, labels: dict[str, int]) -> CredentialEntry | None:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return None
+        fields = _fields(self.path, number, text)
+        label = fields.get("label")
+        if label is None:
+            label = f"line{number}"
+        if label in labels:
+            raise CredentialsFileError(self.path, number, f"label {label!r} is already used on line {labels[label]}")
+        labels[label] = number
+        access = fields.get("access_token")
+        refresh = fields.get("refresh_token")
+        expires = fields.get("expires_at")
+        if refresh is None:
+            if access is None:
+                raise CredentialsFileError(self.path, number, "needs an access_token or a refresh_token")
+            if expires is not None:
+                raise CredentialsFileError(self.path, number, "expires_at goes with a refresh_token")
+            return CredentialEntry(BearerToken(access), label)
+        if self._client_id is None:
+            raise CredentialsFileError(
+                self.path, number, "a refresh_token needs the app's client id (EVENERGY_CLIENT_ID)"
+            )
+        expires_at = None
+        if expires is not None:
+            expires_at = self._clock() + (_wall_time(self.path, number, expires) - self._wall()).total_seconds()
+        credential = RefreshToken(
+            refresh,
+            self._client_id,
+            self._client_secret,
+            access_token=access,
+            expires_at=expires_at,
+            on_refresh=functools.partial(self._rotated, label),
+        )
+        return CredentialEntry(credential, label)
+
+    # -- rotations: journal with group commit -------------------------------------------
+
+    async def _rotated(self, label: str, token: OAuthToken) -> None:
+        """``RefreshToken.on_refresh``: the new pair is durable when this returns."""
+        if token.refresh_token is None:
+            return  # the provider did not rotate: the old refresh token stays valid
+        expires = None
+        if token.expires_in is not None:
+            expires = (self._wall() + timedelta(seconds=token.expires_in)).isoformat()
+        line = json.dumps(
+            {
+                "label": label,
+                "refresh_token": token.refresh_token,
+                "access_token": token.access_token,
+                "expires_at": expires,
+            },
+            separators=(",", ":"),
+        )
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(((line + "\n").encode("utf-8"), future))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush(), name="evenergy-credentials-journal")
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        """Write every pending rotation in one go, fsync, release their waiters; repeat."""
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    await self._thread.run(self._append_sync, b"".join(data for data, _ in group))
+                except BaseException as exc:
+                    error = (
+                        exc
+                        if isinstance(exc, CredentialsStoreError)
+                        else CredentialsStoreError(self.path, f"cannot journal a rotated refresh token: {exc}")
+                    )
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                self._rotations += len(group)
+                for _, future in group:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flushing = None
+
+    async def _drain(self) -> None:
+        while self._flushing is not None:
+            await asyncio.wait([self._flushing])
+
+    def _append_sync(self, data: bytes) -> None:
+        journal = self._journal
+        if journal is None:
+            raise CredentialsStoreError(self.path, "the credentials file is closed")
+        try:
+            journal.write(data)
+            journal.flush()
+            os.fsync(journal.fileno())
+        except OSError as exc:
+            raise CredentialsStoreError(self.path, f"cannot journal a rotated refresh token: {exc.strerror}") from exc
+        self._after_journal_sync()
+
+    def _after_journal_sync(self) -> None:
+        """Hook: a group of rotations is durable in the journal (tests kill the process here)."""
+
+    # -- compaction: fold the journal into the file -------------------------------------
+
+    def _compact_sync(self) -> None:
+        rotations = _read_journal(self.journal_path)
+        if rotations is None:
+            return  # no journal
+        if rotations:
+            try:
+                self._rewrite_sync(rotations)
+            except OSError as exc:
+                raise CredentialsStoreError(self.path, f"cannot rewrite the file: {exc.strerror}") from exc
+        try:
+            os.unlink(self.journal_path)
+            _fsync_dir(self.path)
+        except OSError as exc:
+            raise CredentialsStoreError(self.path, f"cannot remove the rotation journal: {exc.strerror}") from exc
+
+    def _rewrite_sync(self, rotations: dict[str, dict[str, Any]]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        fd, temp = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=directory)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, open(self.path, encoding="utf-8") as src:
+                for number, line in enumerate(src, 1):
+                    out.write(_rotated_line(line, number, rotations))
+                out.flush()
+                os.fsync(out.fileno())
+            self._before_rename()
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        _fsync_dir(self.path)
+        self._after_rename()
+
+    def _before_rename(self) -> None:
+        """Hook: the rewritten file is fsynced under its temporary name."""
+
+    def _after_rename(self) -> None:
+        """Hook: the rewritten file is in place; the journal is not removed yet."""
+
+
+def _open_text(path: str) -> TextIO:
+    return open(path, encoding="utf-8", newline=None)
+
+
+def _read_lines(handle: TextIO, n: int) -> list[str]:
+    out: list[str] = []
+    for line in handle:
+        out.append(line)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _fields(path: str, number: int, text: str) -> dict[str, str]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        column = getattr(exc, "colno", None)
+        raise CredentialsFileError(
+            path, number, "not valid JSON" + (f" (column {column})" if column else "")
+        ) from None
+    if not isinstance(data, dict):
+        raise CredentialsFileError(path, number, f"not a JSON object but {_json_type(data)}")
+    unknown = [key for key in data if key not in _KEYS]
+    if unknown:
+        shown = [repr(k) for k in unknown if _SAFE_KEY.fullmatch(k)]
+        hidden = len(unknown) - len(shown)
+        if shown:
+            what = ", ".join(shown) + (f" and {hidden} not shown" if hidden else "")
+        else:
+            what = f"{hidden} not shown (a key that is not a plain name may be a secret)"
+        raise CredentialsFileError(
+            path, number, f"unknown key(s): {what} (allowed: {', '.join(sorted(_KEYS))})"
+        )
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if value is None and key != "label":
+            continue
+        if key == "expires_at" and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = repr(float(value))
+            continue
+        if not isinstance(value, str):
+            raise CredentialsFileError(path, number, f"{key} must be a string, not {_json_type(value)}")
+        if not value.strip():
+            raise CredentialsFileError(path, number, f"{key} is empty")
+        out[key] = value.strip()
+    return out
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
+
+
+def _wall_time(path: str, number: int, value: str) -> datetime:
+    try:
+        if re.fullmatch(r"-?\d+(\.\d+)?", value):
+            return datetime.fromtimestamp(float(value), UTC)
+        when = datetime.fromisoformat(value.replace("z", "Z"))
+    except (ValueError, OverflowError, OSError):
+        raise CredentialsFileError(path, number, "expires_at is not an RFC 3339 time or epoch seconds") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _read_journal(path: str) -> dict[str, dict[str, Any]] | None:
+    """Label -> its newest rotation (None: no journal). A torn last line (a kill mid-append,
+    before its fsync returned: that token was never used) is ignored."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return None
+    rotations: dict[str, dict[str, Any]] = {}
+    with handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("label"), str) and entry.get("refresh_token"):
+                rotations[entry["label"]] = entry
+    return rotations
+
+
+def _rotated_line(line: str, number: int, rotations: dict[str, dict[str, Any]]) -> str:
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return line if line.endswith("\n") else line + "\n"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return line if line.endswith("\n") else line + "\n"
+    label = data.get("label")
+    rotation = rotations.get(label if isinstance(label, str) else f"line{number}")
+    if rotation is None:
+        return line if line.endswith("\n") else line + "\n"
+    data["refresh_token"] = rotation["refresh_token"]
+    for key in ("access_token", "expires_at"):
+        if rotation.get(key) is not None:
+            data[key] = rotation[key]
+        else:
+            data.pop(key, None)
+    return json.dumps(data, separators=(", ", ": ")) + "\n"
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

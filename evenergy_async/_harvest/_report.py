@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -209,7 +210,8 @@ class HarvestReport:
             f"{self.partitions_failed} failed, {self.partitions_parked} parked",
             f"  duplicates dropped: {self.overlap_duplicates} overlap, {self.boundary_duplicates} page boundary",
         ]
-        for name, tok in self.tokens.items():
+        shown_tokens = 20  # a fleet has thousands: the JSON report has them all
+        for name, tok in itertools.islice(self.tokens.items(), shown_tokens):
             budget = (
                 f"{tok.budget_remaining}/{tok.budget_limit}"
                 if tok.budget_remaining is not None or tok.budget_limit is not None
@@ -220,6 +222,8 @@ class HarvestReport:
                 f"  token {name}: {tok.vehicles} vehicles, {tok.records} records, {tok.requests} requests, "
                 f"budget {budget}{parked}"
             )
+        if len(self.tokens) > shown_tokens:
+            lines.append(f"  ... and {len(self.tokens) - shown_tokens} more tokens")
         if self.failures:
             lines.append(f"  FAILED: {len(self.failed_vehicles)} vehicle(s)")
             for failure in self.failures[:20]:

@@ -1,0 +1,226 @@
+"""``CredentialsFile`` and ``harvest --credentials FILE``: JSON Lines read lazily, bad lines
+named by number without their secrets, rotated refresh tokens journaled and folded back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
+from evenergy_async._harvest import CredentialsFile, CredentialsFileError, Harvester, LogKind
+from evenergy_async.simulator import Simulator, SimulatorConfig
+
+from .conftest import assert_exactly_once, expected_lines, harvested_lines, no_sleep
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cr3t-VALUE-never-printed-0123456789abcdef"
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+async def entries(path: Path, **kwargs: str) -> list[object]:
+    async with CredentialsFile(path, **kwargs) as creds:
+        return [e async for e in creds]
+
+
+async def test_lines_become_labelled_credentials(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.jsonl",
+        [
+            "# the fleet",
+            json.dumps({"access_token": "a1"}),
+            "",
+            json.dumps({"access_token": "a2", "label": "alice"}),
+            json.dumps({"refresh_token": "r3"}),
+            json.dumps({"refresh_token": "r4", "access_token": "a4", "expires_at": "2099-01-01T00:00:00Z"}),
+            json.dumps({"refresh_token": "r5", "expires_at": None, "label": "bob"}),
+        ],
+    )
+    got = await entries(path, client_id="app", client_secret="shh")
+    labels = [e.label for e in got]  # type: ignore[attr-defined]
+    creds = [e.credential for e in got]  # type: ignore[attr-defined]
+    assert labels == ["line2", "alice", "line5", "line6", "bob"]
+    assert creds[0] == BearerToken("a1") and creds[1] == BearerToken("a2")
+    r3, r4 = creds[2], creds[3]
+    assert isinstance(r3, RefreshToken) and r3.refresh_token == "r3" and r3.client_id == "app"
+    assert r3.access_token is None and r3.expires_at is None and r3.on_refresh is not None
+    assert isinstance(r4, RefreshToken) and r4.access_token == "a4" and r4.expires_at is not None
+    assert "r3" not in repr(got) and "a1" not in repr(got)
+
+
+async def test_the_file_is_read_lazily(tmp_path: Path) -> None:
+    lines = [json.dumps({"access_token": f"t{i}"}) for i in range(5000)] + ["{broken"]
+    path = write(tmp_path / "big.jsonl", lines)
+    async with CredentialsFile(path) as creds:
+        it = aiter(creds)
+        first = await anext(it)
+        assert first.label == "line1"
+        assert creds.lines_read <= 1024  # a chunk, not the file
+        with pytest.raises(CredentialsFileError, match="line 5001: not valid JSON"):
+            async for _ in it:
+                pass
+
+
+BAD_LINES = [
+    ("{" + f'"access_token": "{SECRET}"', "not valid JSON"),
+    (json.dumps([SECRET]), "not a JSON object but an array"),
+    (json.dumps({"acess_token": SECRET}), "unknown key(s): 'acess_token'"),
+    (json.dumps({"access_token": "x", SECRET: "y"}), "1 not shown"),
+    (json.dumps({"access_token": 12345}), "access_token must be a string, not a number"),
+    (json.dumps({"access_token": "  "}), "access_token is empty"),
+    (json.dumps({"label": "x"}), "needs an access_token or a refresh_token"),
+    (json.dumps({"access_token": SECRET, "expires_at": "2099-01-01"}), "expires_at goes with a refresh_token"),
+    (json.dumps({"refresh_token": SECRET, "expires_at": "soon"}), "expires_at is not an RFC 3339 time"),
+    (json.dumps({"access_token": SECRET, "label": "first"}), "label 'first' is already used on line 2"),
+]
+
+
+@pytest.mark.parametrize(("line", "reason"), BAD_LINES)
+async def test_a_bad_line_is_named_by_number_without_its_secret(tmp_path: Path, line: str, reason: str) -> None:
+    path = write(tmp_path / "c.jsonl", ["# ok so far", json.dumps({"access_token": "a", "label": "first"}), line])
+    with pytest.raises(CredentialsFileError) as info:
+        await entries(path, client_id="app")
+    message = str(info.value)
+    assert info.value.line == 3 and "line 3" in message and reason in message
+    assert SECRET not in message
+
+
+async def test_a_refresh_token_needs_the_client_id(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.jsonl", [json.dumps({"refresh_token": SECRET})])
+    with pytest.raises(CredentialsFileError, match="line 1: a refresh_token needs the app's client id") as info:
+        await entries(path)
+    assert SECRET not in str(info.value)
+
+
+async def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CredentialsFileError, match="no such file"):
+        await entries(tmp_path / "nope.jsonl")
+
+
+async def test_rotations_are_journaled_in_groups_and_folded_into_the_file(tmp_path: Path) -> None:
+    groups: list[int] = []
+
+    class Counting(CredentialsFile):
+        def _after_journal_sync(self) -> None:
+            groups.append(1)
+
+    users = 30
+    config = SimulatorConfig(seed=4, users=users, vehicles=users, logs_per_kind=3)
+    async with Simulator(config) as sim:
+        path = write(
+            tmp_path / "fleet.jsonl",
+            [json.dumps({"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"]}) for i in range(users)],
+        )
+        os.chmod(path, 0o600)
+        async with (
+            Counting(path, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+            EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+            Harvester(client, credentials=creds, kinds=[LogKind.STATUS], concurrency=users) as h,
+        ):
+            report = await h.run(tmp_path / "out")
+            assert (tmp_path / "fleet.jsonl.rotations").exists()  # until the file is closed
+        assert report.complete and report.http_requests == 3 * users  # refresh, list, one page each
+        assert 1 <= len(groups) < users  # concurrent refreshes shared fsyncs
+        assert not (tmp_path / "fleet.jsonl.rotations").exists()
+        assert os.stat(path).st_mode & 0o777 == 0o600  # the rewrite keeps the file's mode
+        live = set(sim._state.tokens.refresh)
+        stored = [json.loads(line) for line in path.read_text().splitlines()]
+        assert len(stored) == users and all(s["refresh_token"] in live for s in stored)
+        assert all(s["access_token"] and s["expires_at"] for s in stored)
+        # the next run starts from the stored pairs: no refresh needed, the access tokens work
+        before = sim.stats.requests
+        async with (
+            CredentialsFile(path, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+            EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+            Harvester(client, credentials=creds, kinds=[LogKind.STATUS]) as h,
+        ):
+            again = await h.run(tmp_path / "out2")
+        assert again.complete and sim.stats.requests - before == 2 * users
+
+
+async def test_a_crashed_runs_journal_wins_over_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.jsonl",
+        [json.dumps({"refresh_token": "old1", "label": "a"}), "# keep me", json.dumps({"refresh_token": "old2"})],
+    )
+    journal = [
+        {"label": "a", "refresh_token": "new1", "access_token": "x1", "expires_at": None},
+        {"label": "line3", "refresh_token": "new2", "access_token": "x2", "expires_at": "2099-01-01T00:00:00+00:00"},
+        {"label": "a", "refresh_token": "newer1", "access_token": "y1", "expires_at": None},
+    ]
+    text = "".join(json.dumps(j) + "\n" for j in journal) + '{"label": "a", "refresh_tok'  # torn last line
+    (tmp_path / "c.jsonl.rotations").write_text(text)
+    got = await entries(path, client_id="app")
+    creds = [e.credential for e in got]  # type: ignore[attr-defined]
+    assert [c.refresh_token for c in creds] == ["newer1", "new2"]
+    assert [c.access_token for c in creds] == ["y1", "x2"]
+    assert path.read_text().splitlines()[1] == "# keep me"
+    assert not (tmp_path / "c.jsonl.rotations").exists()
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evenergy_async",
+        *args,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_harvests_a_credentials_file_exactly_once(tmp_path: Path) -> None:
+    users = 12
+    async with Simulator(SimulatorConfig(seed=8, users=users, vehicles=users, logs_per_kind=7)) as sim:
+        lines = [json.dumps({"access_token": sim.user_token(i), "label": f"bearer{i}"}) for i in range(users // 2)]
+        lines += [
+            json.dumps({"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"]})
+            for i in range(users // 2, users)
+        ]
+        path = write(tmp_path / "fleet.jsonl", lines)
+        env = {"EVENERGY_CLIENT_ID": sim.client_id, "EVENERGY_CLIENT_SECRET": sim.client_secret, "EVENERGY_TOKEN": ""}
+        out = tmp_path / "out"
+        code, stdout, stderr = await cli(
+            "harvest", "--credentials", str(path), "--out", str(out), "--base-url", str(sim.base_url),
+            "--kinds", "status,command", "--page-size", "3", "--concurrency", "4", "--json", "-q", env=env,
+        )  # fmt: skip
+        assert code == 0, stderr
+        report = json.loads(stdout)
+        assert set(report["tokens"]) == {f"bearer{i}" for i in range(users // 2)} | {
+            f"line{i + 1}" for i in range(users // 2, users)
+        }
+        for kind in (LogKind.STATUS, LogKind.COMMAND):
+            assert_exactly_once(harvested_lines(out, kind), expected_lines(sim, kind))
+        live = set(sim._state.tokens.refresh)
+        for line in path.read_text().splitlines():
+            data = json.loads(line)
+            assert "refresh_token" not in data or data["refresh_token"] in live
+        for secret in [sim.user_token(0), sim.client_secret]:
+            assert secret not in stdout + stderr
+
+
+async def test_cli_bad_credentials_line_is_a_usage_error_without_the_secret(tmp_path: Path) -> None:
+    path = write(tmp_path / "fleet.jsonl", [json.dumps({"access_token": "fine"}), json.dumps({"acces_token": SECRET})])
+    code, stdout, stderr = await cli(
+        "harvest", "--credentials", str(path), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v2", "-q"
+    )
+    assert code == 2
+    assert "line 2" in stderr and "unknown key(s): 'acces_token'" in stderr
+    assert SECRET not in stdout + stderr and "Traceback" not in stderr
+    code, _, stderr = await cli("harvest", "--credentials", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path))
+    assert code == 2 and "no such file" in stderr
