@@ -727,8 +727,8 @@ class Harvester:
             if tok.in_flight == 0:
                 self._finish(tok)
             return
-        if tok.in_flight >= self.per_token_concurrency:
-            return  # the end of one of its slices schedules it again
+        if tok.in_flight >= (self.per_token_concurrency if tok.budget.remaining is not None else 1):
+            return  # the end of one of its slices schedules it again (an unknown budget: one probe)
         tok.queued = True
         self._ready.put_nowait(tok)
 
