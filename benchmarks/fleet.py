@@ -132,11 +132,10 @@ class Server:
 # -- the client process ------------------------------------------------------------------------
 
 
-async def child(spec_path: str) -> None:
+async def child(spec: dict[str, Any]) -> None:
     from evenergy_async import EvEnergyClient
     from evenergy_async._harvest import Harvester, JsonlSink, SQLiteStateStore
 
-    spec = json.loads(Path(spec_path).read_text())
     out = spec["out"]
     credentials = [(f"u{i}", t) for i, t in enumerate(spec["tokens"])]
     vehicles = {f"u{i}": ids for i, ids in enumerate(spec["vehicles"])}
@@ -260,7 +259,7 @@ def main() -> None:
         asyncio.run(serve(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        asyncio.run(child(sys.argv[2]))
+        asyncio.run(child(json.loads(Path(sys.argv[2]).read_text())))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 vehicles instead of 10,000")
