@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -686,14 +686,34 @@ def _exit_code(report: HarvestReport) -> tuple[int, str | None]:
     return EXIT_OK, None
 
 
-async def _preflight(label: str, credential: Any, base_url: str, *, many: bool) -> None:
+async def _preflight(credentials: Mapping[str, Any], base_url: str, *, concurrency: int) -> None:
     """One cheap request per token before the harvest, so that wrong credentials, a wrong
     base URL or an unreachable API are told at once (not after retries of every vehicle).
 
-    One attempt after one quick retry for connection errors: a harvest that is about to
-    run deserves a fast answer when nothing listens at all.
+    Every check goes through one client's pool (``with_auth`` views), ``concurrency`` at a
+    time; one attempt after one quick retry for connection errors: a harvest that is about
+    to run deserves a fast answer when nothing listens at all.
     """
     from ._client import EvEnergyClient
+    from ._sansio import RetryPolicy
+
+    many = len(credentials) > 1
+    retry = RetryPolicy(max_attempts=2, backoff_base=0.25, backoff_max=0.5, retry_after_cap=0)
+    gate = asyncio.Semaphore(concurrency)
+    async with EvEnergyClient(base_url=base_url, retry=retry, timeout=10, max_connections=concurrency) as client:
+        errors = await asyncio.gather(
+            *(
+                _check_token(client.with_auth(credential), label if many else None, base_url, gate)
+                for label, credential in credentials.items()
+            )
+        )
+    for error in errors:
+        if error is not None:
+            raise error  # the first token's (in the given order) that failed
+
+
+async def _check_token(client: Any, label: str | None, base_url: str, gate: asyncio.Semaphore) -> CLIError | None:
+    """The CLI error that this token's check request calls for, or None."""
     from ._errors import (
         AuthError,
         ForbiddenError,
@@ -701,32 +721,30 @@ async def _preflight(label: str, credential: Any, base_url: str, *, many: bool) 
         TransportError,
         UnauthorizedError,
     )
-    from ._sansio import RetryPolicy
 
-    who = f" (token {label})" if many else ""
-    retry = RetryPolicy(max_attempts=2, backoff_base=0.25, backoff_max=0.5, retry_after_cap=0)
+    who = f" (token {label})" if label else ""
     try:
-        async with EvEnergyClient(credential, base_url=base_url, retry=retry, timeout=10) as client:
-            async for _page in client.vehicles.list(page_size=1).pages():
-                break
+        async with gate:
+            await client.vehicles.list(page_size=1).first()
     except (UnauthorizedError, AuthError) as exc:
         detail = f": {exc.error}" if isinstance(exc, AuthError) and exc.error else ""
-        raise CLIError(
+        return CLIError(
             f"credentials rejected{who}{detail} (HTTP {exc.status or '?'} from {exc.url or base_url}): "
             f"check {ENV_TOKEN}, or {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}",
             EXIT_CREDENTIALS,
-        ) from None
+        )
     except NotFoundError as exc:
-        raise UsageError(
+        return UsageError(
             f"the API answered 404 for {_without_query(exc.url) or base_url + '/vehicles'}: wrong base URL {base_url}; "
             f"{_v2_hint(base_url)}"
-        ) from None
+        )
     except ForbiddenError:
-        return  # the token may not list vehicles; the harvest reports what it cannot read
+        return None  # the token may not list vehicles; the harvest reports what it cannot read
     except TransportError as exc:
-        raise CLIError(_unreachable_message(exc, base_url), EXIT_UNREACHABLE) from None
+        return CLIError(_unreachable_message(exc, base_url), EXIT_UNREACHABLE)
     except Exception:
-        return  # 429, 5xx, odd bodies: the harvester has its own policy for these
+        return None  # 429, 5xx, odd bodies: the harvester has its own policy for these
+    return None
 
 
 def _without_query(url: str | None) -> str | None:
@@ -790,38 +808,45 @@ def _harvest_setup(args: argparse.Namespace) -> None:
 
 
 async def cmd_harvest(args: argparse.Namespace) -> int:
+    """Every token through one client's session and pool (``Harvester(client, credentials=...)``):
+    the tokens of ``EVENERGY_TOKEN`` (checked up front), or a ``--credentials`` file read lazily."""
     from ._client import EvEnergyClient
     from ._sansio import RetryPolicy
 
-    if args.credentials_file:
-        return await _harvest_fleet(args)
-    credentials: dict[str, Any] = args.credentials
-    base_url: str = args.base_url
-    out: str = args.out
-    state_path: str = args.state_path
-    vehicles: Any = args.vehicles
-    retry = RetryPolicy(retry_after_cap=args.retry_after_cap)
+    fleet = bool(args.credentials_file)
+    credentials: Any
+    if fleet:
+        credentials = CredentialsFile(
+            args.credentials_file,
+            client_id=os.environ.get(ENV_CLIENT_ID, "").strip() or None,
+            client_secret=os.environ.get(ENV_CLIENT_SECRET, "").strip() or None,
+        )
+        vehicles: Any = None
+    else:
+        credentials = args.credentials
+        # --vehicle/--vehicles-file come with a single token
+        vehicles = None if args.vehicles is None else {label: args.vehicles for label in credentials}
+    client = EvEnergyClient(
+        base_url=args.base_url,
+        retry=RetryPolicy(retry_after_cap=args.retry_after_cap),
+        max_connections=max(args.concurrency, 10),
+        **_cli_observe.of(args).client_kwargs,
+    )
     async with contextlib.AsyncExitStack() as stack:
+        if fleet:
+            await stack.enter_async_context(credentials)  # folds a crashed run's rotations in first
         state: Any
         if args.memory_state:
             state = MemoryStateStore()
         else:
-            state = await stack.enter_async_context(SQLiteStateStore(state_path))
-        for label, credential in credentials.items():
-            await _preflight(label, credential, base_url, many=len(credentials) > 1)
-        clients = {}
-        for label, credential in credentials.items():
-            client = EvEnergyClient(
-                credential,
-                base_url=base_url,
-                retry=retry,
-                max_connections=max(args.concurrency, 10),
-                **_cli_observe.of(args).client_kwargs,
-            )
-            clients[label] = await stack.enter_async_context(client)
+            state = await stack.enter_async_context(SQLiteStateStore(args.state_path))
+        if not fleet:  # a file's tokens are not all read up front: the harvest reports rejected ones
+            await _preflight(credentials, args.base_url, concurrency=max(args.concurrency, 10))
+        await stack.enter_async_context(client)
         harvester = await stack.enter_async_context(
             Harvester(
-                clients,
+                client,
+                credentials=credentials,
                 vehicles=vehicles,
                 kinds=args.kinds,
                 since=args.since,
@@ -840,66 +865,12 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
             plan = await harvester.plan()
             print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.format())
             return EXIT_OK
-        # the forecast gives the progress display its ETA from the start (its vehicle
-        # listing is reused by the run; a few sample pages are fetched twice)
-        forecast = await harvester.plan() if not args.quiet else None
-        sink = await stack.enter_async_context(JsonlSink(out))
-        report = await _run_with_progress(harvester, sink, args, forecast)
-    _print_report(report, args, extra={"out": out, "state": state_path})
-    code, message = _exit_code(report)
-    if message:
-        _say(f"error: {message}")
-    return code
-
-
-async def _harvest_fleet(args: argparse.Namespace) -> int:
-    """``harvest --credentials FILE``: every credential of the file through one client's pool."""
-    from ._client import EvEnergyClient
-    from ._sansio import RetryPolicy
-
-    credentials = CredentialsFile(
-        args.credentials_file,
-        client_id=os.environ.get(ENV_CLIENT_ID, "").strip() or None,
-        client_secret=os.environ.get(ENV_CLIENT_SECRET, "").strip() or None,
-    )
-    client = EvEnergyClient(
-        base_url=args.base_url,
-        retry=RetryPolicy(retry_after_cap=args.retry_after_cap),
-        max_connections=max(args.concurrency, 10),
-        **_cli_observe.of(args).client_kwargs,
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(credentials)  # folds a crashed run's rotations in first
-        await stack.enter_async_context(client)
-        state: Any
-        if args.memory_state:
-            state = MemoryStateStore()
-        else:
-            state = await stack.enter_async_context(SQLiteStateStore(args.state_path))
-        harvester = await stack.enter_async_context(
-            Harvester(
-                client,
-                credentials=credentials,
-                kinds=args.kinds,
-                since=args.since,
-                until=args.until,
-                state=state,
-                page_size=args.page_size,
-                concurrency=args.concurrency,
-                per_token_concurrency=args.per_token,
-                overlap=timedelta(seconds=args.overlap),
-                max_park=args.max_park,
-                shard=args.shard,
-                unreachable_after=args.unreachable_after,
-            )
-        )
-        if args.plan:
-            plan = await harvester.plan()
-            print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.format())
-            return EXIT_OK
-        # no up-front forecast: it would read every credential and list every token's vehicles
+        # the forecast gives the progress display its ETA from the start (its vehicle listing
+        # is reused by the run; a few sample pages are fetched twice); not for a file of tokens,
+        # where it would read every credential and list every token's vehicles first
+        forecast = await harvester.plan() if not args.quiet and not fleet else None
         sink = await stack.enter_async_context(JsonlSink(args.out))
-        report = await _run_with_progress(harvester, sink, args, None)
+        report = await _run_with_progress(harvester, sink, args, forecast)
     _print_report(report, args, extra={"out": args.out, "state": args.state_path})
     code, message = _exit_code(report)
     if message:
