@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async.simulator import Simulator, SimulatorConfig
+
+from .pgserver import PgServer, PgUnavailable, start_server
 
 
 async def no_sleep(_: float) -> None:
@@ -34,3 +37,23 @@ async def client(sim: Simulator) -> AsyncIterator[EvEnergyClient]:
         sim.user_token(0), base_url=sim.base_url, sleep=no_sleep, retry=RetryPolicy(max_attempts=3)
     ) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the session (see tests/pgserver.py). Never skipped: no
+    server means the PostgreSQL tests fail, with the reason."""
+    try:
+        server = start_server()
+    except PgUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_schema() -> str:
+    """A schema name of the test's own (tables are created in it on first use)."""
+    return f"t_{uuid.uuid4().hex[:12]}"

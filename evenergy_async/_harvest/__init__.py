@@ -6,8 +6,9 @@ Public names are re-exported from the package root (``from evenergy_async import
 from ._credentials import CredentialEntry, CredentialsFile, CredentialsFileError, CredentialsStoreError
 from ._harvester import Harvester, VehicleSource, shard_of
 from ._planner import HarvestPlan, TokenPlan
+from ._postgres import DatabaseError, PostgresSink, PostgresStateStore
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
-from ._sinks import JsonlSink, MemorySink, Sink, SinkError
+from ._sinks import JsonlSink, MemorySink, Sink, SinkError, TransactionalSink
 from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import DEFAULT_KINDS, HarvestBatch, LogKind, LogRecord, PartitionState
 
@@ -17,6 +18,7 @@ __all__ = [
     "CredentialsFileError",
     "CredentialsStoreError",
     "DEFAULT_KINDS",
+    "DatabaseError",
     "HarvestBatch",
     "HarvestPlan",
     "HarvestReport",
@@ -28,12 +30,15 @@ __all__ = [
     "MemoryStateStore",
     "ParkedWork",
     "PartitionState",
+    "PostgresSink",
+    "PostgresStateStore",
     "SQLiteStateStore",
     "Sink",
     "SinkError",
     "StateStore",
     "TokenPlan",
     "TokenReport",
+    "TransactionalSink",
     "VehicleFailure",
     "VehicleSource",
     "shard_of",

@@ -38,7 +38,7 @@ from ._credentials import Credentials, check_credentials, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
 from ._pass import Bounds, PagePass, open_pass
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
-from ._sinks import JsonlSink, Sink
+from ._sinks import JsonlSink, Sink, TransactionalSink
 from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import (
     DEFAULT_KINDS,
@@ -428,7 +428,9 @@ class Harvester:
         """Harvest into ``sink`` (a :class:`Sink`, or a directory for an owned :class:`JsonlSink`).
 
         Each group of batches is written, the sink committed (made durable), then the state
-        committed together with the sink's checkpoint. Returns the final report.
+        committed together with the sink's checkpoint; a :class:`TransactionalSink` that shares
+        the state's database commits a group and its states in one transaction instead.
+        Returns the final report.
         """
         if self._mode is not None:
             raise RuntimeError("this Harvester has already been run or iterated")
@@ -446,6 +448,7 @@ class Harvester:
                 initial = await sink.commit()
                 if initial is not None:
                     await self._state.commit([], sink_id=sink.sink_id, checkpoint=initial)
+            atomic = sink if isinstance(sink, TransactionalSink) and sink.shares_transaction(self._state) else None
             self._start()
             queue = self._queue
             done = False
@@ -459,7 +462,10 @@ class Harvester:
                         done = True
                     else:
                         batches.append(item)
-                if batches:
+                if batches and atomic is not None:  # records and states in one transaction
+                    await atomic.commit_with_state(batches, [b.state for b in batches])
+                    self._delivered(batches)
+                elif batches:
                     for batch in batches:
                         if batch.records:
                             await sink.write(batch)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from .._converter import unstructure
-from ._types import HarvestBatch, LogKind
+from ._types import HarvestBatch, LogKind, PartitionState
 from ._worker import WorkerThread
+
+if TYPE_CHECKING:
+    from ._state import StateStore
 
 try:  # optional speed-up
     import orjson
@@ -31,7 +34,7 @@ except ImportError:  # pragma: no cover - exercised only without orjson
         return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-__all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError"]
+__all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError", "TransactionalSink"]
 
 T = TypeVar("T")
 
@@ -61,6 +64,20 @@ class Sink(Protocol):
     async def commit(self) -> str | None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalSink(Sink, Protocol):
+    """A sink that can also be the home of the harvest state (e.g. :class:`PostgresSink`).
+
+    When ``shares_transaction(state)`` is true for the harvester's state store, ``run()``
+    neither ``write``s nor ``commit``s batches one by one: it hands each group of batches and
+    their partition states to ``commit_with_state``, which stores both in ONE transaction.
+    """
+
+    def shares_transaction(self, state: StateStore) -> bool: ...
+
+    async def commit_with_state(self, batches: Sequence[HarvestBatch], states: Sequence[PartitionState]) -> None: ...
 
 
 class MemorySink:

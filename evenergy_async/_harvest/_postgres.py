@@ -1,0 +1,686 @@
+"""PostgreSQL as the home of both the harvested records and the harvest state (asyncpg, optional).
+
+Install with ``pip install 'evenergy_async[postgres]'``; asyncpg is imported only when a store
+or sink is opened. Schema (version 1) in ``<schema>`` (default ``evenergy``)::
+
+    schema_version (version integer PRIMARY KEY, applied_at timestamptz)
+    status_logs, location_logs, command_logs, error_logs (
+        vehicle_id text, ts timestamptz,      -- the kind's sampled_at / logged_at
+        record jsonb,                         -- the record in wire form
+        fetched_at timestamptz,               -- when the harvester handed its page to the sink
+        PRIMARY KEY (vehicle_id, ts))
+    untimed_logs (                            -- the rare record with no timestamp at all
+        kind text, vehicle_id text,
+        record_key text,                      -- 'u:<its URL>' or 'h:<hash of its content>'
+        record jsonb, fetched_at timestamptz,
+        PRIMARY KEY (kind, vehicle_id, record_key))
+    partitions (vehicle_id text, kind text, token text, watermark bigint, tail_keys text[],
+        cursor text, pass_until bigint, pass_since bigint, pass_tail_keys text[],
+        pass_tail_open boolean, boundary_keys text[], records bigint, passes bigint,
+        updated_at timestamptz, PRIMARY KEY (vehicle_id, kind))
+    sink_checkpoints (sink_id text PRIMARY KEY, checkpoint text, updated_at timestamptz)
+
+Exactly once by construction: a :class:`PostgresSink` whose state store is a
+:class:`PostgresStateStore` of the same database and schema is a :class:`TransactionalSink`:
+the harvester hands it each group of batches with their partition states, and ONE transaction
+loads the records (COPY into a temporary staging table, then ``INSERT ... ON CONFLICT DO
+NOTHING``) and upserts the watermarks. A crash leaves both or neither; nothing is cut back.
+With any other state store the sink commits the records on their own first; a crash before
+the state commit then re-fetches them, and the primary keys drop them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._converter import unstructure
+from ._sinks import SinkError, _dumps
+from ._types import HarvestBatch, LogKind, PartitionState, _untimed_key, from_micros, page_times
+
+if TYPE_CHECKING:
+    from ._state import StateStore
+
+__all__ = ["DatabaseError", "PostgresSink", "PostgresStateStore"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+DEFAULT_SCHEMA = "evenergy"
+UNTIMED_TABLE = "untimed_logs"
+
+_SCHEMES = ("postgresql://", "postgres://")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_PASSWORD_IN_NETLOC = re.compile(r"(://[^/?#@:]*:)[^/?#@]*@")
+_PASSWORD_IN_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+class DatabaseError(SinkError):
+    """The database refused or failed (unreachable, authentication, permissions, a newer schema).
+
+    The message never holds the DSN's password.
+    """
+
+
+def is_database_url(value: str | None) -> bool:
+    """Whether ``value`` is a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(value, str) and value.strip().lower().startswith(_SCHEMES)
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with its password (in the user part or a ``password=`` parameter) replaced by ``***``."""
+    out = _PASSWORD_IN_NETLOC.sub(r"\1***@", dsn)
+    return _PASSWORD_IN_QUERY.sub(r"\1***", out)
+
+
+def _password_of(dsn: str) -> str | None:
+    found = _PASSWORD_IN_NETLOC.search(dsn)
+    if found is not None:
+        start = found.end(1)
+        password = dsn[start : found.end() - 1]
+        if password:
+            return password
+    query = _PASSWORD_IN_QUERY.search(dsn)
+    if query is not None and query.end() > query.end(1):
+        return dsn[query.end(1) : query.end()]
+    return None
+
+
+def _check_dsn(dsn: str) -> str:
+    if not isinstance(dsn, str) or not is_database_url(dsn):
+        shown = redact_dsn(dsn) if isinstance(dsn, str) else type(dsn).__name__
+        raise ValueError(f"not a PostgreSQL URL (postgresql://user@host/db): {shown!r}")
+    return dsn.strip()
+
+
+def _check_schema(schema: str) -> str:
+    if not isinstance(schema, str) or not _IDENT.fullmatch(schema):
+        raise ValueError(f"schema must be a plain SQL identifier (letters, digits, _), got {schema!r}")
+    return schema
+
+
+def _asyncpg() -> Any:
+    try:
+        import asyncpg
+    except ImportError as exc:
+        raise ImportError(
+            "PostgreSQL support needs asyncpg: pip install 'evenergy_async[postgres]'"
+        ) from exc
+    return asyncpg
+
+
+def _table(kind: LogKind) -> str:
+    return kind.endpoint  # status_logs...
+
+
+def _migrations(s: str) -> dict[int, tuple[str, ...]]:
+    """The DDL that brings the schema ``s`` (quoted) from version ``n - 1`` to ``n``."""
+    log_tables = tuple(
+        f"""CREATE TABLE {s}.{_table(kind)} (
+            vehicle_id text NOT NULL,
+            ts timestamptz NOT NULL,
+            record jsonb NOT NULL,
+            fetched_at timestamptz NOT NULL,
+            PRIMARY KEY (vehicle_id, ts)
+        )"""
+        for kind in LogKind
+    )
+    return {
+        1: (
+            *log_tables,
+            f"""CREATE TABLE {s}.{UNTIMED_TABLE} (
+                kind text NOT NULL,
+                vehicle_id text NOT NULL,
+                record_key text NOT NULL,
+                record jsonb NOT NULL,
+                fetched_at timestamptz NOT NULL,
+                PRIMARY KEY (kind, vehicle_id, record_key)
+            )""",
+            f"""CREATE TABLE {s}.partitions (
+                vehicle_id text NOT NULL,
+                kind text NOT NULL,
+                token text NOT NULL,
+                watermark bigint,
+                tail_keys text[] NOT NULL DEFAULT '{{}}',
+                cursor text,
+                pass_until bigint,
+                pass_since bigint,
+                pass_tail_keys text[] NOT NULL DEFAULT '{{}}',
+                pass_tail_open boolean NOT NULL DEFAULT true,
+                boundary_keys text[] NOT NULL DEFAULT '{{}}',
+                records bigint NOT NULL DEFAULT 0,
+                passes bigint NOT NULL DEFAULT 0,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (vehicle_id, kind)
+            )""",
+            f"""CREATE TABLE {s}.sink_checkpoints (
+                sink_id text PRIMARY KEY,
+                checkpoint text NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )""",
+        ),
+    }
+
+
+class _Connection:
+    """One asyncpg connection, its schema made sure of, used by one operation at a time.
+
+    Every operation runs in a task of its own that a cancellation of the caller does not
+    stop: a transaction is committed or rolled back whole, never cut in the middle, and
+    ``close`` waits for it.
+    """
+
+    def __init__(self, dsn: str, schema: str, what: str) -> None:
+        self.dsn = _check_dsn(dsn)
+        self.schema = _check_schema(schema)
+        self.q = f'"{self.schema}"'
+        self.what = what
+        self._password = _password_of(self.dsn)
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def redacted(self) -> str:
+        return redact_dsn(self.dsn)
+
+    def error(self, doing: str, exc: BaseException) -> DatabaseError:
+        text = f"{type(exc).__name__}: {exc}"
+        if self._password:
+            text = text.replace(self._password, "***")
+        return DatabaseError(f"{self.what} ({self.redacted}, schema {self.schema}): {doing} failed: {text}")
+
+    async def open(self, setup: Any = None) -> None:
+        if self._conn is not None:
+            return
+        asyncpg = _asyncpg()
+        try:
+            conn = await asyncpg.connect(self.dsn)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise self.error("connecting", exc) from exc
+        except ValueError as exc:  # a malformed DSN (asyncpg's own parsing)
+            raise self.error("parsing the DSN", exc) from None
+        try:
+            await ensure_schema(conn, self.schema)
+            if setup is not None:
+                await setup(conn)
+        except DatabaseError:
+            await conn.close()
+            raise
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            await conn.close()
+            raise self.error("creating the schema", exc) from exc
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._inflight:
+            await asyncio.wait(set(self._inflight))
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def run(self, doing: str, op: Any) -> Any:
+        """``await op(conn)`` under the lock, in a task a cancellation does not interrupt."""
+        if self._conn is None:
+            raise RuntimeError(f"the {self.what} is not open (use `async with` or `await ....open()`)")
+        task = asyncio.ensure_future(self._locked(doing, op))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _locked(self, doing: str, op: Any) -> Any:
+        asyncpg = _asyncpg()
+        async with self._lock:
+            try:
+                return await op(self._conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                raise self.error(doing, exc) from exc
+
+
+def _lock_key(schema: str) -> int:
+    digest = hashlib.blake2b(f"evenergy_async:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def ensure_schema(conn: Any, schema: str) -> None:
+    """Create (or migrate) ``schema`` to :data:`SCHEMA_VERSION`; refuse a newer one.
+
+    Concurrent first uses (N workers starting together) are serialised by an advisory lock.
+    """
+    q = f'"{_check_schema(schema)}"'
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+        exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
+        if not exists:
+            await conn.execute(f"CREATE SCHEMA {q}")
+        if await conn.fetchval("SELECT to_regclass($1)", f"{q}.schema_version") is None:
+            await conn.execute(
+                f"CREATE TABLE {q}.schema_version (version integer PRIMARY KEY, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        current = await conn.fetchval(f"SELECT max(version) FROM {q}.schema_version") or 0
+        if current > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"schema {schema} is at version {current}, newer than this release's {SCHEMA_VERSION}: upgrade evenergy_async"
+            )
+        migrations = _migrations(q)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for ddl in migrations[version]:
+                await conn.execute(ddl)
+            await conn.execute(f"INSERT INTO {q}.schema_version (version) VALUES ($1)", version)
+
+
+# -- state ---------------------------------------------------------------------------------
+
+_STATE_COLUMNS = (
+    "vehicle_id, kind, token, watermark, tail_keys, cursor, pass_until, pass_since, "
+    "pass_tail_keys, pass_tail_open, boundary_keys, records, passes"
+)
+
+
+def _upsert_state_sql(q: str) -> str:
+    return f"""
+INSERT INTO {q}.partitions ({_STATE_COLUMNS}, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+ON CONFLICT (vehicle_id, kind) DO UPDATE SET
+    token = excluded.token, watermark = excluded.watermark, tail_keys = excluded.tail_keys,
+    cursor = excluded.cursor, pass_until = excluded.pass_until, pass_since = excluded.pass_since,
+    pass_tail_keys = excluded.pass_tail_keys, pass_tail_open = excluded.pass_tail_open,
+    boundary_keys = excluded.boundary_keys, records = excluded.records, passes = excluded.passes,
+    updated_at = excluded.updated_at
+"""
+
+
+def _state_rows(states: Iterable[PartitionState]) -> list[tuple[Any, ...]]:
+    latest: dict[tuple[str, str], PartitionState] = {}
+    for state in states:  # later states of a partition win
+        latest[(state.vehicle_id, state.kind.value)] = state
+    return [
+        (
+            s.vehicle_id,
+            s.kind.value,
+            s.token,
+            s.watermark,
+            list(s.tail_keys),
+            s.cursor,
+            s.pass_until,
+            s.pass_since,
+            list(s.pass_tail_keys),
+            s.pass_tail_open,
+            list(s.boundary_keys),
+            s.records,
+            s.passes,
+        )
+        for s in latest.values()
+    ]
+
+
+def _row_to_state(row: Any) -> PartitionState:
+    return PartitionState(
+        token=row["token"],
+        vehicle_id=row["vehicle_id"],
+        kind=LogKind(row["kind"]),
+        watermark=row["watermark"],
+        tail_keys=tuple(row["tail_keys"]),
+        cursor=row["cursor"],
+        pass_until=row["pass_until"],
+        pass_since=row["pass_since"],
+        pass_tail_keys=tuple(row["pass_tail_keys"]),
+        pass_tail_open=row["pass_tail_open"],
+        boundary_keys=tuple(row["boundary_keys"]),
+        records=row["records"],
+        passes=row["passes"],
+    )
+
+
+class PostgresStateStore:
+    """A :class:`StateStore` in PostgreSQL: the ``partitions`` table, keyed by (vehicle, kind).
+
+    Shared by any number of workers; each commits only the partitions it harvests (with
+    ``shard=`` they never overlap). The token label is stored for information only.
+    Use as ``async with PostgresStateStore(dsn) as state``.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+        self._db = _Connection(dsn, schema, "PostgreSQL state store")
+        self.commits = 0
+
+    def __repr__(self) -> str:
+        return f"<PostgresStateStore {self._db.redacted} schema={self._db.schema!r}>"
+
+    @property
+    def schema(self) -> str:
+        return self._db.schema
+
+    @property
+    def dsn(self) -> str:
+        """The DSN with its password redacted (safe to print)."""
+        return self._db.redacted
+
+    def _same_database(self, dsn: str, schema: str) -> bool:
+        return self._db.dsn == dsn and self._db.schema == schema
+
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> PostgresStateStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+        """The committed state of (``vehicle_id``, ``kind``), whichever token label committed it."""
+        sql = f"SELECT {_STATE_COLUMNS} FROM {self._db.q}.partitions WHERE vehicle_id = $1 AND kind = $2"
+        kind_value = LogKind(kind).value
+
+        async def op(conn: Any) -> Any:
+            return await conn.fetchrow(sql, vehicle_id, kind_value)
+
+        row = await self._db.run("loading a partition", op)
+        return _row_to_state(row) if row is not None else None
+
+    async def commit(
+        self,
+        states: Sequence[PartitionState],
+        *,
+        sink_id: str | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        rows = _state_rows(states)
+        q = self._db.q
+
+        async def op(conn: Any) -> None:
+            async with conn.transaction():
+                if rows:
+                    await conn.executemany(_upsert_state_sql(q), rows)
+                if sink_id is not None and checkpoint is not None:
+                    await conn.execute(
+                        f"INSERT INTO {q}.sink_checkpoints (sink_id, checkpoint) VALUES ($1, $2) "
+                        "ON CONFLICT (sink_id) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = now()",
+                        sink_id,
+                        checkpoint,
+                    )
+                self._before_commit()
+
+        await self._db.run("committing the state", op)
+        self.commits += 1
+
+    def _before_commit(self) -> None:
+        """Called inside the transaction just before COMMIT (a hook for crash tests)."""
+
+    async def sink_checkpoint(self, sink_id: str) -> str | None:
+        sql = f"SELECT checkpoint FROM {self._db.q}.sink_checkpoints WHERE sink_id = $1"
+
+        async def op(conn: Any) -> Any:
+            return await conn.fetchval(sql, sink_id)
+
+        value = await self._db.run("reading a sink checkpoint", op)
+        return str(value) if value is not None else None
+
+    async def partitions(self) -> list[PartitionState]:
+        sql = f"SELECT {_STATE_COLUMNS} FROM {self._db.q}.partitions ORDER BY vehicle_id, kind"
+
+        async def op(conn: Any) -> Any:
+            return await conn.fetch(sql)
+
+        return [_row_to_state(row) for row in await self._db.run("listing partitions", op)]
+
+
+# -- the sink --------------------------------------------------------------------------------
+
+
+def _stage(kind: LogKind) -> str:
+    return f"evenergy_stage_{kind.value}"
+
+
+_STAGE_UNTIMED = "evenergy_stage_untimed"
+
+
+async def _create_staging(conn: Any) -> None:
+    """Temporary staging tables of this connection (emptied at every commit)."""
+    for kind in LogKind:
+        await conn.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_stage(kind)} "
+            "(vehicle_id text, ts timestamptz, record jsonb, fetched_at timestamptz) ON COMMIT DELETE ROWS"
+        )
+    await conn.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE_UNTIMED} "
+        "(kind text, vehicle_id text, record_key text, record jsonb, fetched_at timestamptz) ON COMMIT DELETE ROWS"
+    )
+
+
+class _Rows:
+    """The rows of some batches, per table, ready for COPY."""
+
+    __slots__ = ("count", "timed", "untimed")
+
+    def __init__(self) -> None:
+        self.timed: dict[LogKind, list[tuple[str, datetime, str, datetime]]] = {}
+        self.untimed: list[tuple[str, str, str, str, datetime]] = []
+        self.count = 0
+
+    def add(self, batch: HarvestBatch, fetched_at: datetime) -> None:
+        records = batch.records
+        if not records:
+            return
+        kind = batch.kind
+        vid = batch.vehicle_id
+        rows = self.timed.get(kind)
+        if rows is None:
+            rows = self.timed[kind] = []
+        for record, us in zip(records, page_times(records, kind), strict=True):
+            text = _dumps(unstructure(record)).decode()
+            if us is None:
+                self.untimed.append((kind.value, vid, _untimed_key(record), text, fetched_at))
+            else:
+                rows.append((vid, from_micros(us), text, fetched_at))
+        self.count += len(records)
+
+    def clear(self) -> None:
+        self.timed = {}
+        self.untimed = []
+        self.count = 0
+
+
+class PostgresSink:
+    """Harvested records into PostgreSQL, one table per kind (see the module doc for the schema).
+
+    With a :class:`PostgresStateStore` of the same DSN and schema as the harvester's state,
+    each group of batches and its partition states commit in one transaction (see
+    :class:`TransactionalSink`). Otherwise ``write`` buffers, and ``commit`` loads the records
+    in a transaction of their own and returns no checkpoint (the primary keys make a re-sent
+    record a no-op). ``method``: ``"copy"`` (COPY into a temporary staging table, then
+    ``INSERT ... ON CONFLICT DO NOTHING``; the default) or ``"unnest"`` (one ``INSERT ...
+    SELECT FROM unnest(...)``); ``benchmarks/postgres_load.py`` measures both.
+    ``duplicates`` counts the records the primary keys dropped.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, method: str = "copy") -> None:
+        if method not in ("copy", "unnest"):
+            raise ValueError("method must be 'copy' or 'unnest'")
+        self._db = _Connection(dsn, schema, "PostgreSQL sink")
+        self.method = method
+        self._pending = _Rows()
+        self.records_written = 0
+        self.duplicates = 0
+        self.transactions = 0
+
+    def __repr__(self) -> str:
+        return f"<PostgresSink {self._db.redacted} schema={self._db.schema!r}>"
+
+    @property
+    def schema(self) -> str:
+        return self._db.schema
+
+    @property
+    def dsn(self) -> str:
+        """The DSN with its password redacted (safe to print)."""
+        return self._db.redacted
+
+    @property
+    def sink_id(self) -> str:
+        return f"postgresql:{self._db.redacted}#{self._db.schema}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._db.open(_create_staging)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> PostgresSink:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- Sink ---------------------------------------------------------------------------
+
+    async def recover(self, checkpoint: str | None) -> None:
+        """Nothing to cut back: only committed transactions are in the tables."""
+        await self.open()
+        self._pending.clear()
+
+    async def write(self, batch: HarvestBatch) -> None:
+        self._pending.add(batch, datetime.now(UTC))
+
+    async def commit(self) -> str | None:
+        rows, self._pending = self._pending, _Rows()
+        if rows.count:
+            await self._transaction(rows, [])
+        return None
+
+    # -- TransactionalSink ------------------------------------------------------------------
+
+    def shares_transaction(self, state: StateStore) -> bool:
+        """Whether ``state`` lives in this sink's database and schema (then one transaction does both)."""
+        return isinstance(state, PostgresStateStore) and state._same_database(self._db.dsn, self._db.schema)
+
+    async def commit_with_state(self, batches: Sequence[HarvestBatch], states: Sequence[PartitionState]) -> None:
+        """Load ``batches``' records and upsert ``states`` in ONE transaction."""
+        rows = _Rows()
+        now = datetime.now(UTC)
+        for batch in batches:
+            rows.add(batch, now)
+        await self._transaction(rows, _state_rows(states))
+
+    async def _transaction(self, rows: _Rows, states: list[tuple[Any, ...]]) -> None:
+        q = self._db.q
+        method = self.method
+
+        async def op(conn: Any) -> int:
+            inserted = 0
+            async with conn.transaction():
+                for kind, timed in rows.timed.items():
+                    if not timed:
+                        continue
+                    target = f"{q}.{_table(kind)}"
+                    if method == "copy":
+                        await conn.copy_records_to_table(
+                            _stage(kind), records=timed, columns=("vehicle_id", "ts", "record", "fetched_at")
+                        )
+                        self._after_copy()
+                        status = await conn.execute(
+                            f"INSERT INTO {target} (vehicle_id, ts, record, fetched_at) "
+                            f"SELECT vehicle_id, ts, record, fetched_at FROM {_stage(kind)} "
+                            "ON CONFLICT (vehicle_id, ts) DO NOTHING"
+                        )
+                    else:
+                        vids, tss, recs, fetched = zip(*timed, strict=True)
+                        self._after_copy()
+                        status = await conn.execute(
+                            f"INSERT INTO {target} (vehicle_id, ts, record, fetched_at) "
+                            "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::timestamptz[]) "
+                            "ON CONFLICT (vehicle_id, ts) DO NOTHING",
+                            vids,
+                            tss,
+                            recs,
+                            fetched,
+                        )
+                    inserted += _rowcount(status)
+                if rows.untimed:
+                    await conn.copy_records_to_table(
+                        _STAGE_UNTIMED,
+                        records=rows.untimed,
+                        columns=("kind", "vehicle_id", "record_key", "record", "fetched_at"),
+                    )
+                    status = await conn.execute(
+                        f"INSERT INTO {q}.{UNTIMED_TABLE} (kind, vehicle_id, record_key, record, fetched_at) "
+                        f"SELECT kind, vehicle_id, record_key, record, fetched_at FROM {_STAGE_UNTIMED} "
+                        "ON CONFLICT (kind, vehicle_id, record_key) DO NOTHING"
+                    )
+                    inserted += _rowcount(status)
+                if states:
+                    await conn.executemany(_upsert_state_sql(q), states)
+                self._before_commit()
+            self._after_commit()
+            return inserted
+
+        inserted = await self._db.run("loading records", op)
+        self.transactions += 1
+        self.records_written += inserted
+        self.duplicates += rows.count - inserted
+
+    # crash-test hooks (called inside the transaction, or right after COMMIT)
+    def _after_copy(self) -> None:
+        """Called inside the transaction once the first rows are staged (a hook for crash tests)."""
+
+    def _before_commit(self) -> None:
+        """Called inside the transaction just before COMMIT (a hook for crash tests)."""
+
+    def _after_commit(self) -> None:
+        """Called right after COMMIT returned (a hook for crash tests)."""
+
+    # -- reading back ------------------------------------------------------------------------
+
+    async def counts(self) -> dict[str, tuple[int, int]]:
+        """Per table: (rows, distinct (vehicle_id, ts)) -- equal by the primary key."""
+        q = self._db.q
+
+        async def op(conn: Any) -> dict[str, tuple[int, int]]:
+            out: dict[str, tuple[int, int]] = {}
+            for kind in LogKind:
+                row = await conn.fetchrow(
+                    f"SELECT count(*) AS n, count(DISTINCT (vehicle_id, ts)) AS d FROM {q}.{_table(kind)}"
+                )
+                out[_table(kind)] = (row["n"], row["d"])
+            n = await conn.fetchval(f"SELECT count(*) FROM {q}.{UNTIMED_TABLE}")
+            out[UNTIMED_TABLE] = (n, n)
+            return out
+
+        result: dict[str, tuple[int, int]] = await self._db.run("counting rows", op)
+        return result
+
+    async def records(self, kind: LogKind | str) -> list[tuple[str, dict[str, Any]]]:
+        """(vehicle_id, record) of every stored record of ``kind`` (timed and untimed), for checks."""
+        kind = LogKind(kind)
+        q = self._db.q
+
+        async def op(conn: Any) -> list[Any]:
+            rows = list(await conn.fetch(f"SELECT vehicle_id, record::text AS r FROM {q}.{_table(kind)}"))
+            rows += await conn.fetch(
+                f"SELECT vehicle_id, record::text AS r FROM {q}.{UNTIMED_TABLE} WHERE kind = $1", kind.value
+            )
+            return rows
+
+        return [(row["vehicle_id"], json.loads(row["r"])) for row in await self._db.run("reading records", op)]
+
+
+def _rowcount(status: str) -> int:
+    """The row count of an ``INSERT 0 <n>`` command status."""
+    try:
+        return int(status.rsplit(" ", 1)[-1])
+    except ValueError:  # pragma: no cover - asyncpg always returns the status
+        return 0
