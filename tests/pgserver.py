@@ -91,7 +91,7 @@ class PgServer:
         self._stopped = True
         _run_as(
             self.user,
-            [os.path.join(self.bindir, "pg_ctl"), "-D", os.path.join(self.directory, "data"), "-m", "fast", "-w", "stop"],
+            [os.path.join(self.bindir, "pg_ctl"), "-D", os.path.join(self.directory, "data"), "-m", "immediate", "-w", "stop"],
         )
         shutil.rmtree(self.directory, ignore_errors=True)
 

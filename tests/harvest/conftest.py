@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,17 @@ from evenergy_async import (
     VehicleStatusLog,
 )
 from evenergy_async._converter import structure, unstructure
-from evenergy_async._harvest import LogKind
+from evenergy_async._harvest import (
+    HarvestBatch,
+    JsonlSink,
+    LogKind,
+    PartitionState,
+    PostgresSink,
+    PostgresStateStore,
+    SQLiteStateStore,
+    StateStore,
+)
+from evenergy_async._harvest._verify import dict_record_key, harvested_keys
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
 MODELS: dict[LogKind, Any] = {
@@ -123,3 +134,114 @@ def assert_exactly_once(got: Counter[str], expected: Counter[str]) -> None:
     missing = expected - got
     extra = got - expected
     assert not missing and not extra, f"{len(missing)} missing, {len(extra)} unexpected records"
+
+
+# -- the sinks the exactly-once tests run against ---------------------------------------------
+
+
+class JsonlTarget:
+    """JSONL files in a directory, with the state in a SQLite file there (two commits per group)."""
+
+    name = "jsonl"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def state_store(self) -> SQLiteStateStore:
+        return SQLiteStateStore(self.directory / "state.sqlite")
+
+    def sink(self) -> JsonlSink:
+        return JsonlSink(self.directory)
+
+    def child_env(self) -> dict[str, str]:
+        return {"HARVEST_OUT": str(self.directory), "HARVEST_STATE": str(self.directory / "state.sqlite")}
+
+    async def lines(self, kind: LogKind) -> Counter[str]:
+        return harvested_lines(self.directory, kind)
+
+    async def keys(self, kind: LogKind) -> list[tuple[str, str]]:
+        return harvested_keys(str(self.directory / kind.filename), kind)
+
+
+class PostgresTarget:
+    """Tables in a PostgreSQL schema of the test's own, the state in the same schema (one transaction)."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.schema = schema
+
+    def state_store(self) -> PostgresStateStore:
+        return PostgresStateStore(self.dsn, schema=self.schema)
+
+    def sink(self) -> PostgresSink:
+        return PostgresSink(self.dsn, schema=self.schema)
+
+    def child_env(self) -> dict[str, str]:
+        return {"HARVEST_DSN": self.dsn, "HARVEST_SCHEMA": self.schema}
+
+    async def rows(self, kind: LogKind) -> list[tuple[str, dict[str, Any]]]:
+        async with self.sink() as sink:
+            return await sink.records(kind)
+
+    async def lines(self, kind: LogKind) -> Counter[str]:
+        return Counter(vid + " " + json.dumps(rec, sort_keys=True) for vid, rec in await self.rows(kind))
+
+    async def keys(self, kind: LogKind) -> list[tuple[str, str]]:
+        return [(vid, dict_record_key(rec, kind)) for vid, rec in await self.rows(kind)]
+
+
+Target = JsonlTarget | PostgresTarget
+
+
+@pytest.fixture(params=["jsonl", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """Each exactly-once test runs once per sink: JSONL + SQLite state, and PostgreSQL."""
+    if request.param == "jsonl":
+        return JsonlTarget(tmp_path)
+    server = request.getfixturevalue("pg_server")
+    return PostgresTarget(server.dsn, f"t_{uuid.uuid4().hex[:12]}")
+
+
+class Gated:
+    """A sink that lets ``limit`` deliveries through, then signals and blocks (to cancel there).
+
+    A delivery is a ``write`` (JSONL) or a ``commit_with_state`` (a transactional sink).
+    """
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.reached = asyncio.Event()
+
+    @property
+    def sink_id(self) -> str:
+        return str(self.inner.sink_id)
+
+    async def _gate(self) -> None:
+        if self.limit <= 0:
+            self.reached.set()
+            await asyncio.Event().wait()
+        self.limit -= 1
+
+    async def recover(self, checkpoint: str | None) -> None:
+        await self.inner.recover(checkpoint)
+
+    async def write(self, batch: HarvestBatch) -> None:
+        await self._gate()
+        await self.inner.write(batch)
+
+    async def commit(self) -> str | None:
+        result: str | None = await self.inner.commit()
+        return result
+
+    def shares_transaction(self, state: StateStore) -> bool:
+        return bool(getattr(self.inner, "shares_transaction", lambda _: False)(state))
+
+    async def commit_with_state(self, batches: Sequence[HarvestBatch], states: Sequence[PartitionState]) -> None:
+        await self._gate()
+        await self.inner.commit_with_state(batches, states)
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,11 +1,15 @@
 """A harvest in a subprocess that SIGKILLs itself at a chosen point (used by test_crash.py).
 
-Environment: ``HARVEST_BASE_URL``, ``HARVEST_TOKENS`` (comma-separated), ``HARVEST_OUT``,
-``HARVEST_STATE`` and ``HARVEST_KILL_AT`` = ``<point>:<n>`` with point one of
+Environment: ``HARVEST_BASE_URL``, ``HARVEST_TOKENS`` (comma-separated), the sink --
+``HARVEST_OUT`` and ``HARVEST_STATE`` (JSONL files, SQLite state) or ``HARVEST_DSN`` and
+``HARVEST_SCHEMA`` (PostgreSQL tables and state, one transaction) -- and
+``HARVEST_KILL_AT`` = ``<point>:<n>`` with point one of
 ``fetch`` (the n-th HTTP response's headers have arrived, its body not yet read),
-``write`` (the n-th sink write: half of its bytes are on disk) or
+``write`` (JSONL: the n-th sink write, half of its bytes on disk; PostgreSQL: the n-th
+transaction has COPYed its first rows into the staging table) or
 ``commit`` (inside the n-th state transaction, before COMMIT) or
-``synced`` (the n-th sink commit has fsynced the files; its state commit has not started).
+``synced`` (JSONL: the n-th sink commit has fsynced the files, its state commit has not
+started; PostgreSQL: the n-th transaction has just committed).
 Empty: run to completion.
 The hooks are the public aiohttp trace API and the documented hook methods of the sink and
 the state store, overridden in subclasses here; nothing in the library is patched.
@@ -22,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from evenergy_async import EvEnergyClient, RetryPolicy
-from evenergy_async._harvest import Harvester, JsonlSink, LogKind, SQLiteStateStore
+from evenergy_async._harvest import Harvester, JsonlSink, LogKind, PostgresSink, PostgresStateStore, SQLiteStateStore
 
 point, _, count = os.environ.get("HARVEST_KILL_AT", "").partition(":")
 remaining = int(count or 0)
@@ -62,6 +66,20 @@ class KillingState(SQLiteStateStore):
             die()
 
 
+class KillingPostgresSink(PostgresSink):
+    def _after_copy(self) -> None:
+        if tick("write"):
+            die()
+
+    def _before_commit(self) -> None:
+        if tick("commit"):
+            die()
+
+    def _after_commit(self) -> None:
+        if tick("synced"):
+            die()
+
+
 async def on_request_end(session: Any, ctx: Any, params: Any) -> None:
     if tick("fetch"):
         die()
@@ -76,13 +94,23 @@ async def main() -> int:
         clients = [
             EvEnergyClient(t, base_url=base_url, session=session, retry=RetryPolicy(max_attempts=3)) for t in tokens
         ]
+        dsn = os.environ.get("HARVEST_DSN")
+        if dsn:
+            schema = os.environ["HARVEST_SCHEMA"]
+            state: Any = PostgresStateStore(dsn, schema=schema)
+            sink: Any = KillingPostgresSink(dsn, schema=schema)
+        else:
+            state = KillingState(os.environ["HARVEST_STATE"])
+            sink = KillingSink(os.environ["HARVEST_OUT"])
         async with (
-            KillingState(os.environ["HARVEST_STATE"]) as state,
-            KillingSink(os.environ["HARVEST_OUT"]) as sink,
+            state,
+            sink,
             Harvester(clients, kinds=tuple(LogKind), state=state, page_size=6, concurrency=6, commit_batches=3) as h,
         ):
             report = await h.run(sink)
     print(report.summary())
+    if isinstance(sink, PostgresSink):
+        print(f"duplicates={sink.duplicates}")
     return 0 if report.complete else 1
 
 

@@ -1,17 +1,17 @@
-"""Chaos: 52,800 records over four tokens with 10% of the requests faulted (every fault kind)."""
+"""Chaos: 52,800 records over four tokens with 10% of the requests faulted (every fault kind),
+into each sink (JSONL files, PostgreSQL tables)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from evenergy_async import EvEnergyClient, RetryPolicy
-from evenergy_async._harvest import Harvester, HarvestReport, LogKind
-from evenergy_async._harvest._verify import expected_keys, harvested_keys
+from evenergy_async._harvest import Harvester, HarvestReport, LogKind, PostgresSink
+from evenergy_async._harvest._verify import expected_keys
 from evenergy_async.simulator import FAULT_KINDS, FaultConfig, Simulator, SimulatorConfig
 
-from .conftest import no_sleep
+from .conftest import Target, no_sleep
 
 RETRIED = {
     "http_500",
@@ -28,7 +28,7 @@ RETRIED = {
 }
 
 
-async def test_chaos_harvest_is_exactly_once(tmp_path: Path) -> None:
+async def test_chaos_harvest_is_exactly_once(target: Target) -> None:
     paths: Any = frozenset({"log_lists", "vehicles"})  # (the converter= field confuses mypy)
     faults = FaultConfig(rate=0.10, seed=2024, stall_seconds=1.0, paths=paths)
     config = SimulatorConfig(seed=9, users=4, vehicles=120, logs_per_kind=110, faults=faults)
@@ -49,15 +49,21 @@ async def test_chaos_harvest_is_exactly_once(tmp_path: Path) -> None:
                 await c.__aenter__()
             # long 429s (an hour) park their token; the next run (budget back) continues
             for _ in range(8):
-                async with Harvester(
-                    clients,
-                    kinds=tuple(LogKind),
-                    state=tmp_path / "state.sqlite",
-                    max_park=0,
-                    sleep=no_sleep,
-                    until=datetime(2026, 11, 22, tzinfo=UTC),
-                ) as h:
-                    reports.append(await h.run(tmp_path))
+                async with (
+                    target.state_store() as state,
+                    target.sink() as sink,
+                    Harvester(
+                        clients,
+                        kinds=tuple(LogKind),
+                        state=state,
+                        max_park=0,
+                        sleep=no_sleep,
+                        until=datetime(2026, 11, 22, tzinfo=UTC),
+                    ) as h,
+                ):
+                    reports.append(await h.run(sink))
+                if isinstance(sink, PostgresSink):
+                    assert sink.duplicates == 0  # records and watermarks in one transaction: nothing re-sent
                 sim.reset_rate_limits()
                 if reports[-1].complete:
                     break
@@ -68,7 +74,7 @@ async def test_chaos_harvest_is_exactly_once(tmp_path: Path) -> None:
         total = 0
         for kind in LogKind:
             # by key: "unknown_enum" faults change record contents on purpose, never identities
-            got = harvested_keys(str(tmp_path / kind.filename), kind)
+            got = await target.keys(kind)
             expected = expected_keys(sim, kind)
             assert len(got) == len(set(got)) and set(got) == expected
             total += len(got)

@@ -13,17 +13,19 @@ from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async._harvest import (
     HarvestBatch,
     Harvester,
-    JsonlSink,
     LogKind,
     MemorySink,
     MemoryStateStore,
-    SQLiteStateStore,
+    PostgresSink,
     shard_of,
 )
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
 from .conftest import (
     ALL_KINDS,
+    Gated,
+    JsonlTarget,
+    Target,
     assert_exactly_once,
     expected_lines,
     harvested_lines,
@@ -42,14 +44,16 @@ def fixed(t: datetime) -> Any:
 
 
 async def test_full_harvest_equals_simulator_data(
-    sim: Simulator, clients: list[EvEnergyClient], tmp_path: Path
+    sim: Simulator, clients: list[EvEnergyClient], target: Target
 ) -> None:
-    async with Harvester(
-        clients, kinds=ALL_KINDS, state=tmp_path / "state.sqlite", page_size=7, concurrency=6, per_token_concurrency=3
-    ) as h:
-        report = await h.run(tmp_path)
+    async with (
+        target.state_store() as state,
+        target.sink() as sink,
+        Harvester(clients, kinds=ALL_KINDS, state=state, page_size=7, concurrency=6, per_token_concurrency=3) as h,
+    ):
+        report = await h.run(sink)
     for kind in ALL_KINDS:
-        assert_exactly_once(harvested_lines(tmp_path, kind), expected_lines(sim, kind))
+        assert_exactly_once(await target.lines(kind), expected_lines(sim, kind))
     assert report.complete and report.ok
     assert report.records_total == sum(sim.data.log_count(k.value) for k in ALL_KINDS)
     assert report.partitions_total == report.partitions_done == 12 * 4
@@ -179,20 +183,21 @@ class FakeClock:
         return self.now
 
 
-async def test_long_retry_after_parks_one_token_while_another_completes(tmp_path: Path) -> None:
+async def test_long_retry_after_parks_one_token_while_another_completes(target: Target) -> None:
     clock = FakeClock()
     config = SimulatorConfig(seed=3, users=2, vehicles=6, logs_per_kind=12, rate_limit=20, clock=clock)
     async with Simulator(config) as sim:
         async with make_client(sim, 0) as burner:  # someone else spends user 0's whole budget
             for _ in range(20):
                 await burner.vehicles.get(vehicles_of(sim, 0)[0])
-        state = tmp_path / "state.sqlite"
         async with (
             make_client(sim, 0) as c0,
             make_client(sim, 1) as c1,
+            target.state_store() as state,
+            target.sink() as sink,
             Harvester({"u0": c0, "u1": c1}, state=state, max_park=60.0, now=fixed(T1)) as h,
         ):
-            report = await h.run(tmp_path)
+            report = await h.run(sink)
         assert not report.complete and report.ok  # parked is not failed
         assert [p.token for p in report.parked] == ["u0"]
         parked = report.parked[0]
@@ -201,21 +206,23 @@ async def test_long_retry_after_parks_one_token_while_another_completes(tmp_path
         assert report.tokens["u1"].partitions_done == 9 and not report.tokens["u1"].abandoned
         assert sim.stats.rate_limited == 1  # one probe, then parked: no hammering
         assert_exactly_once(
-            harvested_lines(tmp_path, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, vehicles_of(sim, 1))
+            await target.lines(LogKind.STATUS), expected_lines(sim, LogKind.STATUS, vehicles_of(sim, 1))
         )
-        async with SQLiteStateStore(state) as store:
+        async with target.state_store() as store:
             assert {p.token for p in await store.partitions()} == {"u1"}  # u0's state not advanced
         # an hour later the budget is back: the next run does the parked work, exactly once
         clock.now += 3600
         async with (
             make_client(sim, 0) as c0,
             make_client(sim, 1) as c1,
+            target.state_store() as state,
+            target.sink() as sink,
             Harvester({"u0": c0, "u1": c1}, state=state, now=fixed(T1)) as h,
         ):
-            again = await h.run(tmp_path)
+            again = await h.run(sink)
         assert again.complete
         for kind in (LogKind.STATUS, LogKind.LOCATION, LogKind.COMMAND):
-            assert_exactly_once(harvested_lines(tmp_path, kind), expected_lines(sim, kind))
+            assert_exactly_once(await target.lines(kind), expected_lines(sim, kind))
 
 
 async def test_known_budget_is_paced_without_429(tmp_path: Path) -> None:
@@ -268,48 +275,40 @@ async def test_slow_sink_keeps_memory_bounded(sim: Simulator, clients: list[EvEn
     assert_exactly_once(record_lines(sink.records, LogKind.STATUS), expected_lines(sim, LogKind.STATUS))
 
 
-class GatedSink(JsonlSink):
-    """Lets ``limit`` writes through, then signals and blocks (so the test can cancel there)."""
-
-    def __init__(self, directory: Path, limit: int) -> None:
-        super().__init__(directory)
-        self.limit = limit
-        self.reached = asyncio.Event()
-
-    async def write(self, batch: HarvestBatch) -> None:
-        if self.limit <= 0:
-            self.reached.set()
-            await asyncio.Event().wait()
-        self.limit -= 1
-        await super().write(batch)
-
-
 @pytest.mark.parametrize("cancel_after", [0, 3, 17])
 async def test_cancellation_leaves_no_tasks_and_consistent_state(
-    sim: Simulator, clients: list[EvEnergyClient], tmp_path: Path, cancel_after: int
+    sim: Simulator, clients: list[EvEnergyClient], target: Target, cancel_after: int
 ) -> None:
-    state_path = tmp_path / "state.sqlite"
-    sink = GatedSink(tmp_path, cancel_after)
+    async with target.state_store() as state:
+        sink = Gated(target.sink(), cancel_after)
+        await sink.inner.open()
 
-    async def harvest() -> None:
-        async with Harvester(clients, kinds=ALL_KINDS, state=state_path, page_size=5, commit_batches=2) as h:
-            await h.run(sink)
+        async def harvest() -> None:
+            async with Harvester(clients, kinds=ALL_KINDS, state=state, page_size=5, commit_batches=2) as h:
+                await h.run(sink)
 
-    task = asyncio.create_task(harvest())
-    await asyncio.wait_for(sink.reached.wait(), 10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await sink.close()
-    assert leftover_tasks() == set()
-    async with SQLiteStateStore(state_path) as store:
-        assert await store.integrity_check() == "ok"
+        task = asyncio.create_task(harvest())
+        await asyncio.wait_for(sink.reached.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await sink.close()
+        assert leftover_tasks() == set()
+    if isinstance(target, JsonlTarget):
+        async with target.state_store() as store:
+            assert await store.integrity_check() == "ok"
     # resuming from the state finishes the job with every record exactly once
-    async with Harvester(clients, kinds=ALL_KINDS, state=state_path, page_size=5) as h:
-        report = await h.run(tmp_path)
+    async with (
+        target.state_store() as state,
+        target.sink() as sink2,
+        Harvester(clients, kinds=ALL_KINDS, state=state, page_size=5) as h,
+    ):
+        report = await h.run(sink2)
     assert report.complete
     for kind in ALL_KINDS:
-        assert_exactly_once(harvested_lines(tmp_path, kind), expected_lines(sim, kind))
+        assert_exactly_once(await target.lines(kind), expected_lines(sim, kind))
+    if isinstance(sink2, PostgresSink):
+        assert sink2.duplicates == 0  # one transaction per group: nothing committed twice
 
 
 async def test_leaving_the_context_early_stops_the_tasks(clients: list[EvEnergyClient]) -> None:
