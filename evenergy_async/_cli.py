@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -31,8 +32,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import _cli_observe
-from ._harvest import Harvester, HarvestReport, JsonlSink, LogKind, MemoryStateStore, SQLiteStateStore
+from ._harvest import (
+    DatabaseError,
+    Harvester,
+    HarvestReport,
+    JsonlSink,
+    LogKind,
+    MemoryStateStore,
+    PostgresSink,
+    PostgresStateStore,
+    SQLiteStateStore,
+)
 from ._harvest._credentials import CredentialsFile, CredentialsFileError, CredentialsStoreError
+from ._harvest._postgres import DEFAULT_SCHEMA, _check_schema, is_database_url, redact_dsn
 
 if TYPE_CHECKING:
     from ._harvest import HarvestPlan
@@ -45,7 +57,7 @@ EXIT_USAGE = 2  # bad arguments, bad or missing credentials in the environment, 
 EXIT_INCOMPLETE = 3  # no failure, but work is parked until a token's budget returns
 EXIT_CREDENTIALS = 4  # the API (or its token endpoint) rejected the credentials
 EXIT_UNREACHABLE = 5  # no connection to the API (refused, DNS, TLS, or nothing answered for a while)
-EXIT_LOCAL = 6  # the output directory, the state file or another local file cannot be used
+EXIT_LOCAL = 6  # the output directory, the state file, the database or another local file cannot be used
 EXIT_INTERNAL = 70  # a bug: please report it
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); 143 for SIGTERM
 EXIT_TERMINATED = 143
@@ -58,7 +70,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INCOMPLETE, "incomplete: a token's budget is spent and its work is parked; run again later"),
     (EXIT_CREDENTIALS, "credentials rejected by the API: check EVENERGY_TOKEN or the client id/secret"),
     (EXIT_UNREACHABLE, "API unreachable (refused, DNS, TLS, or no answer for a while); run again"),
-    (EXIT_LOCAL, "local output or state problem: directory or state file unusable, disk full"),
+    (EXIT_LOCAL, "output or state problem: directory or state file unusable, disk full, database refused or failed"),
     (EXIT_INTERNAL, "internal error, please report it (--debug shows the traceback)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C; 143 for SIGTERM): state committed, run again to continue"),
     (EXIT_BROKEN_PIPE, "stdout closed early (e.g. piped into head); the run itself finished"),
@@ -69,6 +81,7 @@ ENV_CLIENT_ID = "EVENERGY_CLIENT_ID"
 ENV_CLIENT_SECRET = "EVENERGY_CLIENT_SECRET"
 ENV_BASE_URL = "EVENERGY_BASE_URL"
 ENV_DEBUG = "EVENERGY_DEBUG"
+ENV_DATABASE_URL = "EVENERGY_DATABASE_URL"
 
 PROG = "evenergy-async"
 MIN_PROGRESS_INTERVAL = 0.1
@@ -238,8 +251,21 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
     _cli_observe.add_arguments(p)
     _add_common(p)
     if not demo:
-        p.add_argument("--out", required=True, help="output directory (one JSONL file per kind)")
-        p.add_argument("--state", help="state file (SQLite; default OUT/harvest-state.sqlite)")
+        p.add_argument(
+            "--out",
+            help="output directory (one JSONL file per kind), or a postgresql:// URL (one table per kind); "
+            f"default: ${ENV_DATABASE_URL} when set",
+        )
+        p.add_argument(
+            "--state",
+            help="state: a SQLite file (default OUT/harvest-state.sqlite) or a postgresql:// URL "
+            "(default: the --out database)",
+        )
+        p.add_argument(
+            "--schema",
+            default=DEFAULT_SCHEMA,
+            help=f"PostgreSQL schema of the tables and the state (default {DEFAULT_SCHEMA}; created on first use)",
+        )
         p.add_argument(
             "--base-url",
             dest="base_url",
@@ -251,7 +277,8 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
         p.add_argument(
             "--shard",
             type=_shard,
-            help="take shard I of N of the vehicles (a stable hash of the ID); give each shard its own --out and --state",
+            help="take shard I of N of the vehicles (a stable hash of the ID); shards share a database "
+            "--out/--state, or each has its own directory and state file",
         )
         p.add_argument(
             "--credentials",
@@ -293,13 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     harvest = sub.add_parser(
         "harvest",
-        help="harvest vehicle logs into JSONL files (resumable)",
+        help="harvest vehicle logs into JSONL files or PostgreSQL (resumable)",
         description=(
-            "Harvest vehicle logs into OUT/<kind>_logs.jsonl, one record per line with its vehicle_id. "
+            "Harvest vehicle logs into OUT/<kind>_logs.jsonl, one record per line with its vehicle_id, "
+            "or, with --out postgresql://..., into the tables <schema>.<kind>_logs. "
             f"Credentials from the environment: {ENV_TOKEN} (one or more comma-separated user tokens, "
             "each optionally labelled as label=token), or "
-            f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}. Running it again continues where the last run "
-            "stopped (exactly once, via the state file)."
+            f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}; the database URL may come from {ENV_DATABASE_URL} "
+            "(or leave the password out of the URL and set PGPASSWORD). Running it again continues where "
+            "the last run stopped (exactly once, via the state)."
         ),
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -799,11 +828,27 @@ def _harvest_setup(args: argparse.Namespace) -> None:
             args.vehicles = _chain(ids, _vehicle_lines(args.vehicles_file, stream))
         else:
             args.vehicles = ids
-    args.out = os.path.abspath(args.out)
-    args.state_path = os.path.abspath(args.state) if args.state else os.path.join(args.out, "harvest-state.sqlite")
+    if args.out is None:
+        args.out = os.environ.get(ENV_DATABASE_URL, "").strip() or None
+    if args.out is None:
+        raise UsageError(f"--out is required (a directory or a postgresql:// URL), unless {ENV_DATABASE_URL} is set")
+    args.out_db = is_database_url(args.out)
+    if not args.out_db:
+        args.out = os.path.abspath(args.out)
+    if args.state:
+        args.state_path = args.state if is_database_url(args.state) else os.path.abspath(args.state)
+    else:
+        args.state_path = args.out if args.out_db else os.path.join(args.out, "harvest-state.sqlite")
+    args.state_db = is_database_url(args.state_path)
+    if (args.out_db or args.state_db) and importlib.util.find_spec("asyncpg") is None:
+        raise UsageError("PostgreSQL support needs asyncpg: pip install 'evenergy_async[postgres]'")
+    try:
+        args.schema = _check_schema(args.schema)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     # --plan writes nothing: no output directory, and no state file unless one exists
-    args.memory_state = args.plan and not os.path.exists(args.state_path)
-    if not args.plan:
+    args.memory_state = args.plan and not args.state_db and not os.path.exists(args.state_path)
+    if not args.plan and not args.out_db:
         os.makedirs(args.out, exist_ok=True)
 
 
@@ -838,6 +883,8 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         state: Any
         if args.memory_state:
             state = MemoryStateStore()
+        elif args.state_db:
+            state = await stack.enter_async_context(PostgresStateStore(args.state_path, schema=args.schema))
         else:
             state = await stack.enter_async_context(SQLiteStateStore(args.state_path))
         if not fleet:  # a file's tokens are not all read up front: the harvest reports rejected ones
@@ -869,9 +916,13 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         # is reused by the run; a few sample pages are fetched twice); not for a file of tokens,
         # where it would read every credential and list every token's vehicles first
         forecast = await harvester.plan() if not args.quiet and not fleet else None
-        sink = await stack.enter_async_context(JsonlSink(args.out))
+        sink: Any = PostgresSink(args.out, schema=args.schema) if args.out_db else JsonlSink(args.out)
+        await stack.enter_async_context(sink)
         report = await _run_with_progress(harvester, sink, args, forecast)
-    _print_report(report, args, extra={"out": args.out, "state": args.state_path})
+    extra: dict[str, Any] = {"out": redact_dsn(args.out), "state": redact_dsn(args.state_path)}
+    if args.out_db or args.state_db:
+        extra["schema"] = args.schema
+    _print_report(report, args, extra=extra)
     code, message = _exit_code(report)
     if message:
         _say(f"error: {message}")
@@ -1046,6 +1097,8 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
         )
     if isinstance(exc, TransportError):
         return EXIT_UNREACHABLE, _unreachable_message(exc, getattr(args, "base_url", None) or "the API")
+    if isinstance(exc, DatabaseError):  # its message never holds the password
+        return EXIT_LOCAL, str(exc)
     state = getattr(args, "state_path", None) or "the state file"
     if isinstance(exc, sqlite3.Error):
         return EXIT_LOCAL, (
@@ -1065,7 +1118,7 @@ def _classify(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
     leaves = list(_leaves(exc))
     # the user's mistakes first, then credentials, the API, local files; a bug last
     user = (CLIError, CredentialsFileError, CredentialsStoreError)
-    for wanted in (user, _credential_types(), _transport_types(), sqlite3.Error, OSError, Exception):
+    for wanted in (user, _credential_types(), _transport_types(), DatabaseError, sqlite3.Error, OSError, Exception):
         for leaf in leaves:
             if isinstance(leaf, wanted):
                 return _describe(leaf, args)

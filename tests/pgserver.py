@@ -28,6 +28,7 @@ __all__ = ["PgServer", "find_bindir", "start_server"]
 ENV_EXISTING = "EVENERGY_TEST_DATABASE_URL"
 ENV_BINDIR = "EVENERGY_PG_BINDIR"
 RUN_AS = "nobody"
+DATABASE = "evenergy_test"
 
 
 class PgUnavailable(RuntimeError):
@@ -73,10 +74,15 @@ class PgServer:
     user: str | None = None
     _stopped: bool = field(default=False, repr=False)
 
-    def psql(self, sql: str, *, dsn: str | None = None) -> str:
+    def psql(self, sql: str, *, database: str = DATABASE) -> str:
+        """Run ``sql`` as the superuser in ``database`` (default: the tests' database)."""
+        from urllib.parse import urlsplit, urlunsplit
+
         exe = os.path.join(self.bindir, "psql") if self.bindir else "psql"
+        parts = urlsplit(self.admin_dsn)
+        dsn = urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
         out = subprocess.run(
-            [exe, dsn or self.admin_dsn, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+            [exe, dsn, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
             capture_output=True,
             text=True,
             timeout=60,
@@ -192,12 +198,13 @@ def _replace_db(dsn: str, db: str, *, user: str, password: str) -> str:
 
 def _create_role(server: PgServer, dsn_for: object) -> None:
     assert callable(dsn_for)
-    db = "evenergy_test"
-    server.psql("DROP DATABASE IF EXISTS evenergy_test")
+    db = DATABASE
+    server.psql(f"DROP DATABASE IF EXISTS {db}", database="postgres")
     server.psql(
         "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'harvester') THEN "
-        "CREATE ROLE harvester LOGIN; END IF; END$$"
+        "CREATE ROLE harvester LOGIN; END IF; END$$",
+        database="postgres",
     )
-    server.psql(f"ALTER ROLE harvester PASSWORD '{server.password}'")
-    server.psql(f"CREATE DATABASE {db} OWNER harvester")
+    server.psql(f"ALTER ROLE harvester PASSWORD '{server.password}'", database="postgres")
+    server.psql(f"CREATE DATABASE {db} OWNER harvester", database="postgres")
     server.dsn = dsn_for(db)
