@@ -35,13 +35,13 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._converter import unstructure
 from ._sinks import SinkError, _dumps
-from ._types import HarvestBatch, LogKind, PartitionState, _untimed_key, from_micros, page_times
+from ._types import HarvestBatch, LogKind, PartitionState, _untimed_key, page_times, to_micros
 
 if TYPE_CHECKING:
     from ._state import StateStore
@@ -446,8 +446,13 @@ def _stage(kind: LogKind) -> str:
 _STAGE_UNTIMED = "evenergy_stage_untimed"
 
 
-async def _create_staging(conn: Any) -> None:
-    """Temporary staging tables of this connection (emptied at every commit)."""
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
+
+
+async def _setup_sink_connection(conn: Any) -> None:
+    """The sink's connection: temporary staging tables (emptied at every commit), and codecs
+    that take the harvester's own forms -- microseconds for ``timestamptz``, the JSON bytes for
+    ``jsonb`` -- so no datetime or str is built per record only to be encoded again."""
     for kind in LogKind:
         await conn.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_stage(kind)} "
@@ -457,39 +462,73 @@ async def _create_staging(conn: Any) -> None:
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE_UNTIMED} "
         "(kind text, vehicle_id text, record_key text, record jsonb, fetched_at timestamptz) ON COMMIT DELETE ROWS"
     )
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_encode_micros,
+        decoder=_decode_micros,
+        format="tuple",
+    )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+
+
+def _without_nul(data: bytes) -> bytes:
+    """PostgreSQL text (and so jsonb) cannot hold U+0000: it is stored as U+FFFD instead."""
+    return re.sub(rb"(?<!\\)((?:\\\\)*)\\u0000", rb"\1\\ufffd", data)
+
+
+def _encode_micros(us: int) -> tuple[int]:
+    return (us - _PG_EPOCH_US,)
+
+
+def _decode_micros(value: tuple[int]) -> int:
+    return value[0] + _PG_EPOCH_US
+
+
+def _encode_jsonb(data: bytes) -> bytes:
+    return b"\x01" + data  # jsonb's binary format: version 1, then the JSON text
+
+
+def _decode_jsonb(data: bytes) -> bytes:
+    return data[1:]
 
 
 class _Rows:
-    """The rows of some batches, per table, ready for COPY."""
+    """Batches to load, per kind; their rows are made while COPY streams them (so the server
+    parses one chunk while the next is encoded here). Records without a timestamp are set
+    aside in ``untimed`` on the way. Iterate each kind's rows once."""
 
-    __slots__ = ("count", "timed", "untimed")
+    __slots__ = ("batches", "count", "untimed")
 
     def __init__(self) -> None:
-        self.timed: dict[LogKind, list[tuple[str, datetime, str, datetime]]] = {}
-        self.untimed: list[tuple[str, str, str, str, datetime]] = []
+        self.batches: dict[LogKind, list[tuple[HarvestBatch, int]]] = {}
+        self.untimed: list[tuple[str, str, str, bytes, int]] = []
         self.count = 0
 
-    def add(self, batch: HarvestBatch, fetched_at: datetime) -> None:
-        records = batch.records
-        if not records:
+    def add(self, batch: HarvestBatch, fetched_us: int) -> None:
+        if not batch.records:
             return
-        kind = batch.kind
-        vid = batch.vehicle_id
-        rows = self.timed.get(kind)
-        if rows is None:
-            rows = self.timed[kind] = []
-        for record, us in zip(records, page_times(records, kind), strict=True):
-            text = _dumps(unstructure(record)).decode()
-            if us is None:
-                self.untimed.append((kind.value, vid, _untimed_key(record), text, fetched_at))
-            else:
-                rows.append((vid, from_micros(us), text, fetched_at))
-        self.count += len(records)
+        pending = self.batches.get(batch.kind)
+        if pending is None:
+            pending = self.batches[batch.kind] = []
+        pending.append((batch, fetched_us))
+        self.count += len(batch.records)
 
-    def clear(self) -> None:
-        self.timed = {}
-        self.untimed = []
-        self.count = 0
+    def timed(self, kind: LogKind) -> Iterator[tuple[str, int, bytes, int]]:
+        dumps = _dumps
+        for batch, fetched in self.batches[kind]:
+            records = batch.records
+            vid = batch.vehicle_id
+            for record, us in zip(records, page_times(records, kind), strict=True):
+                data = dumps(unstructure(record))
+                if b"\\u0000" in data:
+                    data = _without_nul(data)
+                if us is None:
+                    self.untimed.append((kind.value, vid, _untimed_key(record), data, fetched))
+                else:
+                    yield (vid, us, data, fetched)
 
 
 class PostgresSink:
@@ -534,7 +573,7 @@ class PostgresSink:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._db.open(_create_staging)
+        await self._db.open(_setup_sink_connection)
 
     async def close(self) -> None:
         await self._db.close()
@@ -551,10 +590,10 @@ class PostgresSink:
     async def recover(self, checkpoint: str | None) -> None:
         """Nothing to cut back: only committed transactions are in the tables."""
         await self.open()
-        self._pending.clear()
+        self._pending = _Rows()
 
     async def write(self, batch: HarvestBatch) -> None:
-        self._pending.add(batch, datetime.now(UTC))
+        self._pending.add(batch, to_micros(datetime.now(UTC)))
 
     async def commit(self) -> str | None:
         rows, self._pending = self._pending, _Rows()
@@ -571,7 +610,7 @@ class PostgresSink:
     async def commit_with_state(self, batches: Sequence[HarvestBatch], states: Sequence[PartitionState]) -> None:
         """Load ``batches``' records and upsert ``states`` in ONE transaction."""
         rows = _Rows()
-        now = datetime.now(UTC)
+        now = to_micros(datetime.now(UTC))
         for batch in batches:
             rows.add(batch, now)
         await self._transaction(rows, _state_rows(states))
@@ -583,13 +622,11 @@ class PostgresSink:
         async def op(conn: Any) -> int:
             inserted = 0
             async with conn.transaction():
-                for kind, timed in rows.timed.items():
-                    if not timed:
-                        continue
+                for kind in rows.batches:
                     target = f"{q}.{_table(kind)}"
                     if method == "copy":
                         await conn.copy_records_to_table(
-                            _stage(kind), records=timed, columns=("vehicle_id", "ts", "record", "fetched_at")
+                            _stage(kind), records=rows.timed(kind), columns=("vehicle_id", "ts", "record", "fetched_at")
                         )
                         self._after_copy()
                         status = await conn.execute(
@@ -598,16 +635,13 @@ class PostgresSink:
                             "ON CONFLICT (vehicle_id, ts) DO NOTHING"
                         )
                     else:
-                        vids, tss, recs, fetched = zip(*timed, strict=True)
+                        columns = list(zip(*rows.timed(kind), strict=True)) or [(), (), (), ()]
                         self._after_copy()
                         status = await conn.execute(
                             f"INSERT INTO {target} (vehicle_id, ts, record, fetched_at) "
                             "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::timestamptz[]) "
                             "ON CONFLICT (vehicle_id, ts) DO NOTHING",
-                            vids,
-                            tss,
-                            recs,
-                            fetched,
+                            *columns,
                         )
                     inserted += _rowcount(status)
                 if rows.untimed:

@@ -98,15 +98,17 @@ async def test_concurrent_first_use_creates_the_schema_once(pg_server: PgServer,
     assert pg_server.psql(f"SELECT count(*) FROM {pg_schema}.schema_version").strip() == "1"
 
 
-async def test_records_without_a_timestamp_are_kept_once(pg_server: PgServer, pg_schema: str) -> None:
+@pytest.mark.parametrize("method", ["copy", "unnest"])
+async def test_records_without_a_timestamp_are_kept_once(pg_server: PgServer, pg_schema: str, method: str) -> None:
     ts = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=UTC)
     timed = VehicleStatusLog(sampled_at=ts, state_of_charge_percentage=40)
     by_url = VehicleStatusLog(url="https://api.example/v2/odd/record", state_of_charge_percentage=41)
     bare_a = VehicleStatusLog(state_of_charge_percentage=42)
     bare_b = VehicleStatusLog(state_of_charge_percentage=43)
-    async with PostgresStateStore(pg_server.dsn, schema=pg_schema) as state, PostgresSink(
-        pg_server.dsn, schema=pg_schema
-    ) as sink:
+    async with (
+        PostgresStateStore(pg_server.dsn, schema=pg_schema) as state,
+        PostgresSink(pg_server.dsn, schema=pg_schema, method=method) as sink,
+    ):
         assert isinstance(sink, TransactionalSink) and sink.shares_transaction(state)
         b = batch("v1", [timed, by_url, bare_a, bare_b], watermark=5)
         await sink.commit_with_state([b], [b.state])
@@ -119,7 +121,12 @@ async def test_records_without_a_timestamp_are_kept_once(pg_server: PgServer, pg
         assert sorted(r["state_of_charge_percentage"] for _, r in rows) == [40, 41, 42, 43]
         loaded = await state.load("other-label", "v1", LogKind.STATUS)  # keyed by (vehicle, kind)
         assert loaded is not None and loaded.watermark == 5 and loaded.records == 4
-    stored_ts = pg_server.psql(f"SELECT ts AT TIME ZONE 'UTC' FROM {pg_schema}.status_logs").strip()
+    async with PostgresSink(pg_server.dsn, schema=pg_schema, method=method) as sink:  # text PostgreSQL cannot hold
+        odd = VehicleStatusLog(sampled_at=datetime(2026, 1, 1, tzinfo=UTC), data_source="a\x00b \\u0000 \\\x00")
+        await sink.commit_with_state([batch("v2", [odd])], [])
+        (row,) = [r for vid, r in await sink.records(LogKind.STATUS) if vid == "v2"]
+        assert row["data_source"] == "a\ufffdb \\u0000 \\\ufffd"  # NUL -> U+FFFD, the rest as sent
+    stored_ts = pg_server.psql(f"SELECT ts AT TIME ZONE 'UTC' FROM {pg_schema}.status_logs WHERE vehicle_id = 'v1'").strip()
     assert stored_ts == "2026-11-02 03:04:05.678901"
 
 
