@@ -88,7 +88,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--groups", default="1,8,64", help="pages (of 100 records) per transaction")
+    parser.add_argument("--groups", default="1,8,32,64", help="pages (of 100 records) per transaction")
     args = parser.parse_args()
     t0 = time.perf_counter()
     server = start_server(durable=True)
@@ -98,7 +98,7 @@ async def main() -> None:
         total = sum(len(b) for b in batches)
         print(f"{total} records in {len(batches)} pages of up to {PAGE}", file=sys.stderr)
         rows: list[tuple[str, int, list[float]]] = []
-        for method in ("copy", "unnest"):
+        for method in ("copy", "unnest", "auto"):
             for group in (int(g) for g in args.groups.split(",")):
                 rates = []
                 for _ in range(args.rounds):
@@ -115,7 +115,11 @@ async def main() -> None:
     print("| method | pages per transaction | records per transaction | records/s (median) | min - max |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for method, group, rates in rows:
-        desc = "COPY to staging + INSERT ON CONFLICT" if method == "copy" else "INSERT ... unnest() ON CONFLICT"
+        desc = {
+            "copy": "COPY to staging + INSERT ON CONFLICT",
+            "unnest": "INSERT ... unnest() ON CONFLICT",
+            "auto": "auto (the default: unnest below 2,000 records of a kind, else COPY)",
+        }[method]
         print(
             f"| {desc} | {group} | {group * PAGE:,} | {statistics.median(rates):,.0f} "
             f"| {min(rates):,.0f} - {max(rates):,.0f} |"

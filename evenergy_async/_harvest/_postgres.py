@@ -446,6 +446,10 @@ def _stage(kind: LogKind) -> str:
 _STAGE_UNTIMED = "evenergy_stage_untimed"
 
 
+COPY_FROM = 2000
+"""``method="auto"``: a kind's records per transaction from which COPY beats one unnest INSERT
+(measured with ``benchmarks/postgres_load.py``: per-statement costs favour unnest below)."""
+
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
 
 
@@ -539,14 +543,16 @@ class PostgresSink:
     :class:`TransactionalSink`). Otherwise ``write`` buffers, and ``commit`` loads the records
     in a transaction of their own and returns no checkpoint (the primary keys make a re-sent
     record a no-op). ``method``: ``"copy"`` (COPY into a temporary staging table, then
-    ``INSERT ... ON CONFLICT DO NOTHING``; the default) or ``"unnest"`` (one ``INSERT ...
-    SELECT FROM unnest(...)``); ``benchmarks/postgres_load.py`` measures both.
+    ``INSERT ... ON CONFLICT DO NOTHING``), ``"unnest"`` (one ``INSERT ... SELECT FROM
+    unnest(...) ON CONFLICT DO NOTHING``: fewer round trips, faster for small loads) or
+    ``"auto"`` (the default: COPY from :data:`COPY_FROM` records of a kind in one
+    transaction, unnest below); ``benchmarks/postgres_load.py`` measures all three.
     ``duplicates`` counts the records the primary keys dropped.
     """
 
-    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, method: str = "copy") -> None:
-        if method not in ("copy", "unnest"):
-            raise ValueError("method must be 'copy' or 'unnest'")
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, method: str = "auto") -> None:
+        if method not in ("auto", "copy", "unnest"):
+            raise ValueError("method must be 'auto', 'copy' or 'unnest'")
         self._db = _Connection(dsn, schema, "PostgreSQL sink")
         self.method = method
         self._pending = _Rows()
@@ -622,9 +628,12 @@ class PostgresSink:
         async def op(conn: Any) -> int:
             inserted = 0
             async with conn.transaction():
-                for kind in rows.batches:
+                for kind, pending in rows.batches.items():
                     target = f"{q}.{_table(kind)}"
-                    if method == "copy":
+                    use_copy = method == "copy" or (
+                        method == "auto" and sum(len(b.records) for b, _ in pending) >= COPY_FROM
+                    )
+                    if use_copy:
                         await conn.copy_records_to_table(
                             _stage(kind), records=rows.timed(kind), columns=("vehicle_id", "ts", "record", "fetched_at")
                         )
