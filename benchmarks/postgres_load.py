@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from evenergy_async import VehicleCommandLog, VehicleLocationLog, VehicleStatusL
 from evenergy_async._harvest import HarvestBatch, LogKind, PartitionState, PostgresSink  # noqa: E402
 from evenergy_async.simulator import SimulatorConfig  # noqa: E402
 from evenergy_async.simulator._data import DataSet  # noqa: E402
-from tests.pgserver import start_server  # noqa: E402
+from tests.pgserver import PgServer, start_server  # noqa: E402
 
 PAGE = 100
 KINDS = (LogKind.STATUS, LogKind.LOCATION, LogKind.COMMAND)
@@ -71,17 +74,49 @@ def make_batches(records: int) -> list[HarvestBatch]:
     return batches
 
 
-async def load(dsn: str, method: str, batches: list[HarvestBatch], group: int) -> tuple[float, int]:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(directory: str | None) -> float:
+    """CPU seconds used so far by the server's processes (the postmaster and its children)."""
+    if directory is None:
+        return float("nan")
+    with open(os.path.join(directory, "data", "postmaster.pid")) as fh:
+        postmaster = int(fh.readline())
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == postmaster or int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / _TICK
+
+
+@dataclass
+class Measure:
+    wall: float
+    client_cpu: float
+    server_cpu: float
+    stored: int
+
+
+async def load(server: PgServer, method: str, batches: list[HarvestBatch], group: int) -> Measure:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    async with PostgresSink(dsn, schema=schema, method=method) as sink:
-        t0 = time.perf_counter()
+    async with PostgresSink(server.dsn, schema=schema, method=method) as sink:
+        s0, c0, t0 = server_cpu(server.directory), time.process_time(), time.perf_counter()
         for i in range(0, len(batches), group):
             chunk = batches[i : i + group]
             await sink.commit_with_state(chunk, [b.state for b in chunk])
-        elapsed = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        client, srv = time.process_time() - c0, server_cpu(server.directory) - s0
         counts = await sink.counts()
     stored = sum(rows for table, (rows, _) in counts.items())
-    return elapsed, stored
+    return Measure(wall, client, srv, stored)
 
 
 async def main() -> None:
@@ -97,33 +132,50 @@ async def main() -> None:
         batches = make_batches(args.records)
         total = sum(len(b) for b in batches)
         print(f"{total} records in {len(batches)} pages of up to {PAGE}", file=sys.stderr)
-        rows: list[tuple[str, int, list[float]]] = []
+        rows: list[tuple[str, int, list[Measure]]] = []
         for method in ("copy", "unnest", "auto"):
             for group in (int(g) for g in args.groups.split(",")):
-                rates = []
+                runs = []
                 for _ in range(args.rounds):
-                    elapsed, stored = await load(server.dsn, method, batches, group)
-                    assert stored == total, (stored, total)
-                    rates.append(total / elapsed)
-                rows.append((method, group, rates))
-                print(f"  {method} x{group}: {statistics.median(rates):,.0f} records/s", file=sys.stderr)
+                    m = await load(server, method, batches, group)
+                    assert m.stored == total, (m.stored, total)
+                    runs.append(m)
+                rows.append((method, group, runs))
+                print(f"  {method} x{group}: {statistics.median(total / m.wall for m in runs):,.0f} records/s", file=sys.stderr)
     finally:
         server.stop()
+    load1, load5, _ = os.getloadavg()
     print()
-    print(f"PostgreSQL load rate, {total:,} records, median of {args.rounds} (min-max), fsync on, 2 cores:")
+    print(
+        f"PostgreSQL load rate: {total:,} records (status, location, command; ~{record_bytes(batches)} bytes of "
+        f"JSON each), median of {args.rounds}, server with fsync on, 2 cores, load average {load1:.1f} "
+        f"(5 min {load5:.1f}) at the end. CPU columns: microseconds per record in this process "
+        "(wire JSON, COPY/bind encoding) and in the server's processes; their max bounds the rate "
+        "on an idle 2-core machine (the two overlap while COPY streams).")
     print()
-    print("| method | pages per transaction | records per transaction | records/s (median) | min - max |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for method, group, rates in rows:
+    print("| method | pages (100 records) per transaction | records/s wall (median, min-max) | client CPU us/record | server CPU us/record | records/s bound by CPU |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for method, group, runs in rows:
         desc = {
             "copy": "COPY to staging + INSERT ON CONFLICT",
             "unnest": "INSERT ... unnest() ON CONFLICT",
-            "auto": "auto (the default: unnest below 2,000 records of a kind, else COPY)",
+            "auto": "auto (default: unnest below 2,000 records of a kind, else COPY)",
         }[method]
+        rates = [total / m.wall for m in runs]
+        client = statistics.median(m.client_cpu for m in runs) / total * 1e6
+        srv = statistics.median(m.server_cpu for m in runs) / total * 1e6
+        bound = 1e6 / max(client, srv) if max(client, srv) > 0 else float("nan")
         print(
-            f"| {desc} | {group} | {group * PAGE:,} | {statistics.median(rates):,.0f} "
-            f"| {min(rates):,.0f} - {max(rates):,.0f} |"
+            f"| {desc} | {group} | {statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) "
+            f"| {client:.1f} | {srv:.1f} | {bound:,.0f} |"
         )
+
+
+def record_bytes(batches: list[HarvestBatch]) -> int:
+    from evenergy_async import unstructure
+
+    sample = [r for b in batches[:20] for r in b.records]
+    return round(sum(len(json.dumps(unstructure(r))) for r in sample) / max(1, len(sample)))
 
 
 if __name__ == "__main__":

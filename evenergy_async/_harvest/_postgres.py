@@ -230,8 +230,13 @@ class _Connection:
             raise RuntimeError(f"the {self.what} is not open (use `async with` or `await ....open()`)")
         task = asyncio.ensure_future(self._locked(doing, op))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._done)
         return await asyncio.shield(task)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller may have been cancelled meanwhile
 
     async def _locked(self, doing: str, op: Any) -> Any:
         asyncpg = _asyncpg()
