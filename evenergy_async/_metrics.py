@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from ._observe import Hooks, HttpEvent
 
 if TYPE_CHECKING:
-    from ._harvest import HarvestBatch, HarvestReport, Sink
+    from collections.abc import Sequence
+
+    from ._harvest import HarvestBatch, HarvestReport, PartitionState, Sink, StateStore
 
 __all__ = ["HarvestMetrics"]
 
@@ -178,6 +180,18 @@ class _TimedSink:
         t0 = time.perf_counter()
         try:
             return await self._sink.commit()
+        finally:
+            self._histogram.observe(time.perf_counter() - t0)
+
+    def shares_transaction(self, state: StateStore) -> bool:
+        """The wrapped sink's answer (a :class:`TransactionalSink` keeps its one transaction)."""
+        shares = getattr(self._sink, "shares_transaction", None)
+        return bool(shares(state)) if shares is not None else False
+
+    async def commit_with_state(self, batches: Sequence[HarvestBatch], states: Sequence[PartitionState]) -> None:
+        t0 = time.perf_counter()
+        try:
+            await self._sink.commit_with_state(batches, states)  # type: ignore[attr-defined]
         finally:
             self._histogram.observe(time.perf_counter() - t0)
 

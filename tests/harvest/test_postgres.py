@@ -189,3 +189,26 @@ def test_the_core_imports_without_asyncpg() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "evenergy_async[postgres]" in out.stdout
+
+
+async def test_a_timed_sink_keeps_the_one_transaction(
+    sim: Simulator, client: EvEnergyClient, pg_server: PgServer, pg_schema: str
+) -> None:
+    """The CLI's --metrics-* wrapper times commit_with_state and keeps records and states together."""
+    from evenergy_async import HarvestMetrics
+
+    metrics = HarvestMetrics()
+    async with (
+        PostgresStateStore(pg_server.dsn, schema=pg_schema) as state,
+        PostgresSink(pg_server.dsn, schema=pg_schema) as inner,
+    ):
+        sink = metrics.wrap_sink(inner)
+        assert isinstance(sink, TransactionalSink) and sink.shares_transaction(state)
+        assert not metrics.wrap_sink(inner).shares_transaction(MemoryStateStore())
+        async with Harvester(client, kinds=ALL_KINDS, state=state, page_size=9) as h:
+            report = await h.run(sink)
+        assert report.complete
+        assert state.commits == 0 and inner.transactions > 0  # every state went in the sink's transactions
+        assert len(await state.partitions()) == report.partitions_done
+    observed = metrics.registry.get_sample_value("evenergy_sink_commit_seconds_count")
+    assert observed == inner.transactions + 1  # and the empty commit() that pins the start
