@@ -171,8 +171,8 @@ class _Connection:
     """One asyncpg connection, its schema made sure of, used by one operation at a time.
 
     Every operation runs in a task of its own that a cancellation of the caller does not
-    stop: a transaction is committed or rolled back whole, never cut in the middle, and
-    ``close`` waits for it.
+    stop: a transaction is committed or rolled back whole, never cut in the middle; the
+    cancelled caller waits for it to end, then raises ``CancelledError``.
     """
 
     def __init__(self, dsn: str, schema: str, what: str) -> None:
@@ -231,7 +231,14 @@ class _Connection:
         task = asyncio.ensure_future(self._locked(doing, op))
         self._inflight.add(task)
         task.add_done_callback(self._done)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # the operation ends first (a transaction is never cut in half; a read is short),
+            # then the cancellation goes on: nothing is left running behind the caller
+            if not task.done():
+                await asyncio.wait([task])
+            raise
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._inflight.discard(task)
