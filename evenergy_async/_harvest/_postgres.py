@@ -390,7 +390,7 @@ class PostgresStateStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def load(self, token: str, vehicle_id: str, kind: LogKind) -> PartitionState | None:
+    async def load(self, vehicle_id: str, kind: LogKind) -> PartitionState | None:
         """The committed state of (``vehicle_id``, ``kind``), whichever token label committed it."""
         sql = f"SELECT {_STATE_COLUMNS} FROM {self._db.q}.partitions WHERE vehicle_id = $1 AND kind = $2"
         kind_value = LogKind(kind).value

@@ -119,8 +119,8 @@ async def test_records_without_a_timestamp_are_kept_once(pg_server: PgServer, pg
         assert counts["status_logs"] == (1, 1) and counts["untimed_logs"] == (3, 3)
         rows = await sink.records(LogKind.STATUS)
         assert sorted(r["state_of_charge_percentage"] for _, r in rows) == [40, 41, 42, 43]
-        loaded = await state.load("other-label", "v1", LogKind.STATUS)  # keyed by (vehicle, kind)
-        assert loaded is not None and loaded.watermark == 5 and loaded.records == 4
+        loaded = await state.load("v1", LogKind.STATUS)  # keyed by (vehicle, kind); the label is informative
+        assert loaded is not None and loaded.watermark == 5 and loaded.records == 4 and loaded.token == "t"
     async with PostgresSink(pg_server.dsn, schema=pg_schema, method=method) as sink:  # text PostgreSQL cannot hold
         odd = VehicleStatusLog(sampled_at=datetime(2026, 1, 1, tzinfo=UTC), data_source="a\x00b \\u0000 \\\x00")
         await sink.commit_with_state([batch("v2", [odd])], [])
