@@ -159,7 +159,7 @@ async def main() -> None:
         desc = {
             "copy": "COPY to staging + INSERT ON CONFLICT",
             "unnest": "INSERT ... unnest() ON CONFLICT",
-            "auto": "auto (default: unnest below 2,000 records of a kind, else COPY)",
+            "auto": "auto (default: unnest below 400 records of a kind, else COPY)",
         }[method]
         rates = [total / m.wall for m in runs]
         client = statistics.median(m.client_cpu for m in runs) / total * 1e6

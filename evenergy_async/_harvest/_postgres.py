@@ -458,7 +458,7 @@ def _stage(kind: LogKind) -> str:
 _STAGE_UNTIMED = "evenergy_stage_untimed"
 
 
-COPY_FROM = 2000
+COPY_FROM = 400
 """``method="auto"``: a kind's records per transaction from which COPY beats one unnest INSERT
 (measured with ``benchmarks/postgres_load.py``: per-statement costs favour unnest below)."""
 
