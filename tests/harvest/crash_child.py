@@ -98,7 +98,9 @@ async def main() -> int:
         if dsn:
             schema = os.environ["HARVEST_SCHEMA"]
             state: Any = PostgresStateStore(dsn, schema=schema)
-            sink: Any = KillingPostgresSink(dsn, schema=schema)
+            # COPY + staging even for these small pages (auto would take the unnest INSERT):
+            # the kills land inside the staged load; the other tests cover unnest
+            sink: Any = KillingPostgresSink(dsn, schema=schema, method="copy")
         else:
             state = KillingState(os.environ["HARVEST_STATE"])
             sink = KillingSink(os.environ["HARVEST_OUT"])
