@@ -6,7 +6,8 @@ Conventions (for anyone adding a README section):
   empty temporary directory with these environment variables pointing at a simulator
   (``python -m evenergy_async.simulator``, its own process): ``EVENERGY_BASE_URL``,
   ``EVENERGY_TOKEN`` (user 0), ``EVENERGY_CLIENT_ID``, ``EVENERGY_CLIENT_SECRET``,
-  ``ALICE_TOKEN`` (user 0) and ``BOB_TOKEN`` (user 1). Write the code as a real user would,
+  ``ALICE_TOKEN`` (user 0) and ``BOB_TOKEN`` (user 1), and ``EVENERGY_DATABASE_URL`` pointing
+  at the suite's throwaway PostgreSQL server (tests/pgserver.py). Write the code as a real user would,
   reading these from the environment (``os.environ.get("EVENERGY_BASE_URL", DEFAULT_BASE_URL)``)
   or starting its own ``Simulator``. It must exit with status 0, without a traceback.
 - In a ```sh block, each command line that starts with ``evenergy-async`` (continuation lines
@@ -33,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from .cli_support import PY, ROOT, Server, clean_env, simulator_process
+from .pgserver import PgServer
 
 README = ROOT / "README.md"
 MARKER = re.compile(r"<!--\s*readme-test:\s*(\w+)\s*(.*?)\s*-->")
@@ -162,8 +164,9 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def results(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+def results(server: Server, pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     env = {
+        "EVENERGY_DATABASE_URL": pg_server.dsn,
         "EVENERGY_BASE_URL": server.base_url,
         "EVENERGY_TOKEN": server.tokens[0],
         "EVENERGY_CLIENT_ID": server.client_id,
