@@ -2,11 +2,12 @@
 # One virtual environment, filled step by step: `make demo` installs the project and its
 # runtime dependencies only; `make test` adds the test tools (the `test` extra). Each step has
 # its own stamp, redone when pyproject.toml changes. The install is editable in setuptools'
-# strict mode: a tree of links that type checkers outside the repository can follow too.
+# compat mode: a plain path entry (.pth) that type checkers outside the repository follow too,
+# and that picks up new modules without a reinstall (strict mode would not).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EDITABLE := --config-settings editable_mode=strict
+EDITABLE := --config-settings editable_mode=compat
 VENV_STAMP := $(VENV)/.created
 DEMO_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
@@ -30,6 +31,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/evenergy-async demo
 
 test: $(TEST_STAMP)
+	.ci/ensure-postgres
 	$(BIN)/ruff check evenergy_async tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
