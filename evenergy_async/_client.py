@@ -129,6 +129,7 @@ class _Core:
         self.sleep = sleep
         self.clock = clock
         self.state = _State.UNOPENED
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop of the first request
         self.stats = ClientStats()
         self.observer = observer
         self.oauth = OAuth(
@@ -169,6 +170,15 @@ class _Core:
         if self.state is _State.CLOSED:
             raise ClientStateError("the client is closed; create a new one")
         self.state = _State.OPENED
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            if self.loop is not None:
+                # an aiohttp session and its connections belong to the loop that made them
+                raise ClientStateError(
+                    "the client was first used on another event loop (e.g. an earlier asyncio.run()): "
+                    "create one client per event loop, inside the loop that uses it"
+                )
+            self.loop = loop
 
     async def send_token_request(self, request: Request) -> Response:
         """Token endpoint calls: retried only when certainly not processed (POST rules)."""

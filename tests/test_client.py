@@ -380,3 +380,27 @@ async def test_authorization_code_helpers(server: ScriptedServer, sleep: FakeSle
     assert server.count("/o/revoke_token/") == 1
     exchange = next(s for s in server.seen if s.path == "/o/token/").body
     assert b"code_verifier=" in exchange and b"grant_type=authorization_code" in exchange
+
+
+def test_a_client_is_bound_to_the_event_loop_of_its_first_request() -> None:
+    """A module-level client used by two ``asyncio.run()`` calls gets a typed error on the
+    second loop (not aiohttp's "Event loop is closed"), and nothing is sent from it."""
+    from evenergy_async import MockTransport, Response
+
+    transport = MockTransport(lambda request: Response.build(200, b"[]", url=request.url))
+    client = EvEnergyClient("a-token", transport=transport)
+
+    async def first() -> object:
+        return await client.vehicles.list().first()
+
+    assert asyncio.run(first()) is None
+    assert len(transport.requests) == 1
+    with pytest.raises(ClientStateError, match="another event loop"):
+        asyncio.run(first())
+    assert len(transport.requests) == 1
+
+    async def close() -> None:
+        await client.close()
+
+    asyncio.run(close())  # closing is allowed from any loop
+    assert transport.closed
