@@ -828,6 +828,9 @@ def _harvest_setup(args: argparse.Namespace) -> None:
             args.vehicles = _chain(ids, _vehicle_lines(args.vehicles_file, stream))
         else:
             args.vehicles = ids
+    for flag, value in (("--out", args.out), ("--state", args.state)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} is empty: give a directory or a postgresql:// URL")
     if args.out is None:
         args.out = os.environ.get(ENV_DATABASE_URL, "").strip() or None
     if args.out is None:

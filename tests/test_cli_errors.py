@@ -150,6 +150,11 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "overlap-inf": Case(harvest("o", "--overlap", "inf"), usage, "finite", env=token),
         "unknown-option": Case(harvest("o", "--colour"), usage, "unrecognized arguments", env=token),
         "missing-out": Case(["harvest", *base], usage, "--out", env=token),
+        "empty-out": Case(harvest("o", "--out", ""), usage, "--out is empty", env=token),
+        "empty-state": Case(harvest("o", "--state", " "), usage, "--state is empty", env=token),
+        "credentials-file-is-a-directory": Case(
+            harvest("o", "--credentials", str(tmp)), usage, ["credentials file", "is a directory"], env=token
+        ),
         "no-command": Case([], usage, "give a command"),
         "unknown-command": Case(["harvst"], usage, "invalid choice"),
         "demo-negative-logs": Case(["demo", "--logs", "-1"], usage, "must be 0..", env=token),
@@ -270,7 +275,8 @@ CASE_NAMES = [
     "since-overflow", "since-future", "until-before-since", "shard-3/2", "shard-0/0", "shard-garbage",
     "shard-negative", "concurrency-0", "concurrency-negative", "concurrency-huge", "kinds-unknown", "kinds-empty",
     "page-size-101", "page-size-text", "progress-interval-0", "progress-interval-negative", "progress-interval-nan",
-    "overlap-inf", "unknown-option", "missing-out", "no-command", "unknown-command", "demo-negative-logs",
+    "overlap-inf", "unknown-option", "missing-out", "empty-out", "empty-state", "credentials-file-is-a-directory",
+    "no-command", "unknown-command", "demo-negative-logs",
     "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicle-with-two-tokens",
     "base-url-no-scheme", "base-url-ftp", "base-url-plain-http-remote", "base-url-env-no-v2", "base-url-other-path",
     "token-rejected", "one-of-two-tokens-rejected", "client-secret-rejected", "client-id-rejected",

@@ -193,6 +193,8 @@ class CredentialsFile:
     def _open_sync(self) -> None:
         if not os.path.exists(self.path):
             raise CredentialsFileError(self.path, None, "no such file")
+        if os.path.isdir(self.path):
+            raise CredentialsFileError(self.path, None, "is a directory, not a JSON Lines file")
         self._compact_sync()
         try:
             self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in _close_sync
