@@ -248,6 +248,13 @@ class Violation:
         return f"{self.operation} {self.direction} {self.where}{loc}: {self.message}{schema} ({self.exchange})"
 
 
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:300]
+    except Exception:  # openapi-core's own __str__ can fail (a body that is not UTF-8)
+        return f"{type(exc).__name__} (a value that cannot be shown)"
+
+
 def _schema_errors(exc: BaseException) -> list[SchemaError] | None:
     seen: BaseException | None = exc
     while seen is not None:
@@ -276,8 +283,7 @@ def _flatten(exc: BaseException, op: str, direction: str, exchange: str) -> Iter
     where = _where(exc, direction)
     errors = _schema_errors(exc)
     if not errors:
-        cause = exc.__cause__
-        message = str(exc) if cause is None else f"{exc}: {cause}"
+        message = _text(exc) if exc.__cause__ is None else f"{_text(exc)}: {_text(exc.__cause__)}"
         yield Violation(op, direction, where, message, exchange=exchange)
         return
     for err in errors:
@@ -315,7 +321,7 @@ class Checker:
                req.body_, req.content_type_)
         hit = self._requests.get(key)
         if hit is None:
-            errors = list(openapi().iter_request_errors(req))
+            errors = _errors_of(lambda: list(openapi().iter_request_errors(req)))
             hit = tuple(v for e in errors for v in _flatten(e, op.operation_id, "request", exchange))
             self._requests[key] = hit
         return hit
@@ -326,11 +332,19 @@ class Checker:
                _header_key(resp.headers, _RESP_HEADERS))
         hit = self._responses.get(key)
         if hit is None:
-            errors = list(openapi().iter_response_errors(req, resp))
+            errors = _errors_of(lambda: list(openapi().iter_response_errors(req, resp)))
             hit = tuple(v for e in errors for v in _flatten(e, op.operation_id, "response", exchange))
             self._responses[key] = hit
         # the exchange text differs between hits: restate it
         return tuple(_restate(v, exchange) for v in hit)
+
+
+def _errors_of(run: Callable[[], list[Exception]]) -> list[Exception]:
+    """openapi-core's errors; one it raises itself (e.g. a body that is not UTF-8) is one too."""
+    try:
+        return run()
+    except Exception as exc:
+        return [exc]
 
 
 _REQ_HEADERS = ("authorization", "evenergy-version", "evenergy-user", "accept-language", "accept", "content-type")

@@ -173,3 +173,13 @@ async def test_unacceptable_accept_is_406(
     headers = bearer(simulator.user_token(0), Accept="text/html, application/json;q=0.9")
     async with session.get(f"{simulator.base_url}/vehicles", headers=headers) as r:
         assert r.status == 200
+
+
+@pytest.mark.invalid_requests("a malformed EvEnergy-User beside a user token")
+async def test_malformed_evenergy_user_is_400_even_with_a_user_token(
+    simulator: Simulator, session: aiohttp.ClientSession
+) -> None:
+    # found by schemathesis: the header was not looked at when the token names a user (200)
+    headers = bearer(simulator.user_token(0), **{"EvEnergy-User": "()Z4"})
+    async with session.get(f"{simulator.base_url}/vehicle_trims", headers=headers) as r:
+        assert r.status == 400

@@ -174,3 +174,12 @@ async def test_model_connectors_page_by_number(
     assert status == 404
     status, _, _ = await get_json(session, f"{base}?page=zero", {})
     assert status == 400
+
+
+@pytest.mark.invalid_requests("an ordering outside the spec's enum")
+async def test_unknown_ordering_is_400(simulator: Simulator, session: aiohttp.ClientSession) -> None:
+    # found by schemathesis: ordering=AAA was silently ignored (200); the spec's enum is name/-name
+    for path in ("/vehicle_makes", "/vehicle_models", "/vehicle_trims"):
+        status, body, _ = await get_json(
+            session, f"{simulator.base_url}{path}?ordering=AAA", bearer(simulator.user_token(0)))
+        assert status == 400 and "ordering" in body["field_errors"]
