@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import jsonschema_rs
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from jsonschema.exceptions import ValidationError as SchemaError
 from jsonschema_path import SchemaPath
 from multidict import CIMultiDict, MultiDict
@@ -513,9 +514,12 @@ class SpecOracle:
         return resp
 
 
-def validated_simulator(config: SimulatorConfig | None = None, *, recorder: Recorder | None = None) -> Simulator:
-    """A simulator whose every exchange is checked against the document (not started)."""
+def validated_simulator(
+    config: SimulatorConfig | None = None, *, recorder: Recorder | None = None, middlewares: Iterable[Middleware] = ()
+) -> Simulator:
+    """A simulator whose every exchange is checked against the document (not started);
+    ``middlewares`` go inside the oracle's (it still sees what they change)."""
     oracle = SpecOracle(recorder if recorder is not None else current_recorder())
-    sim = Simulator(config, middlewares=[oracle.middleware])
+    sim = Simulator(config, middlewares=[oracle.middleware, *middlewares])
     oracle.sim = sim
     return sim

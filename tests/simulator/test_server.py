@@ -128,6 +128,7 @@ async def test_standalone_command_serves_until_interrupted(
             await proc.wait()
 
 
+@pytest.mark.invalid_requests("a request without a token; a path the document lacks")
 async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) -> None:
     """A caller's middleware sees every raw request and every final response: pipeline
     refusals (401, 404, 429), injected faults and OAuth answers included."""
@@ -142,7 +143,7 @@ async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) 
         return resp
 
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=2, rate_limit=2)
-    async with Simulator(cfg, middlewares=[observe]) as sim:
+    async with validated_simulator(cfg, middlewares=[observe]) as sim:
         base = sim.base_url
         h = bearer(sim.user_token(0))
         assert (await get_json(session, f"{base}/vehicles"))[0] == 401
