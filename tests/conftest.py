@@ -11,8 +11,8 @@ import pytest
 from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
-from .pgserver import PgServer, PgUnavailable, start_server
 from . import quirks
+from .pgserver import PgServer, PgUnavailable, start_server
 from .spec_oracle import Recorder, set_recorder, validated_simulator
 
 
