@@ -16,12 +16,14 @@ from evenergy_async._cli import credentials_from_env, main, token_label
 from evenergy_async._harvest import LogKind, shard_of
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from .spec_oracle import validated_simulator
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 async def cli_sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(seed=4, users=2, vehicles=6, logs_per_kind=15)) as s:
+    async with validated_simulator(SimulatorConfig(seed=4, users=2, vehicles=6, logs_per_kind=15)) as s:
         yield s
 
 

@@ -20,6 +20,8 @@ from evenergy_async._cli import token_label
 from evenergy_async._harvest import LogKind
 from evenergy_async.simulator import FaultConfig, Simulator, SimulatorConfig
 
+from .spec_oracle import validated_simulator
+
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = {
     "evenergy_harvest_records": "counter",
@@ -34,7 +36,7 @@ SERIES = {
 
 @pytest.fixture
 async def obs_sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(seed=5, users=1, vehicles=4, logs_per_kind=12)) as s:
+    async with validated_simulator(SimulatorConfig(seed=5, users=1, vehicles=4, logs_per_kind=12)) as s:
         yield s
 
 

@@ -18,6 +18,7 @@ from evenergy_async._harvest._verify import dict_record_key, expected_keys
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
 from .pgserver import PgServer
+from .spec_oracle import validated_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ",".join(k.value for k in LogKind)
@@ -27,7 +28,7 @@ KINDS = ",".join(k.value for k in LogKind)
 async def fleet() -> AsyncIterator[Simulator]:
     # a little latency per request, so a worker is still running when it is killed
     config = SimulatorConfig(seed=31, users=2, vehicles=30, logs_per_kind=60, latency=0.01)
-    async with Simulator(config) as s:
+    async with validated_simulator(config) as s:
         yield s
 
 
@@ -164,5 +165,5 @@ async def test_bad_password_and_unreachable_server_are_one_line_without_the_pass
 
 @pytest.fixture
 async def cli_sim_small() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(seed=4, users=2, vehicles=6, logs_per_kind=15)) as s:
+    async with validated_simulator(SimulatorConfig(seed=4, users=2, vehicles=6, logs_per_kind=15)) as s:
         yield s

@@ -15,6 +15,7 @@ from evenergy_async.simulator import FaultConfig, Simulator, SimulatorConfig
 
 from .conftest import no_sleep
 from .harvest.conftest import assert_exactly_once, expected_lines, harvested_lines
+from .spec_oracle import validated_simulator
 
 STYLES = ["joined", "lines", "lines_next_first", "unquoted", "multi_rel", "param_order",
           "odd_whitespace", "upper_case"]
@@ -27,7 +28,7 @@ TIME_FIELD = {"status": "sampled_at", "location": "sampled_at", "command": "logg
 @pytest.fixture(params=STYLES)
 async def styled(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Simulator, EvEnergyClient]]:
     cfg = SimulatorConfig(seed=5, users=2, vehicles=10, logs_per_kind=23, link_style=request.param)
-    async with Simulator(cfg) as sim, EvEnergyClient(
+    async with validated_simulator(cfg) as sim, EvEnergyClient(
         sim.user_token(0), base_url=sim.base_url, sleep=no_sleep, retry=RetryPolicy(max_attempts=2)
     ) as client:
         yield sim, client
@@ -76,7 +77,7 @@ async def test_model_connector_pages_are_complete(styled: tuple[Simulator, EvEne
 @pytest.mark.parametrize("style", STYLES)
 async def test_full_harvest_is_exactly_the_data(style: str, tmp_path: Path) -> None:
     cfg = SimulatorConfig(seed=11, users=2, vehicles=6, logs_per_kind=23, link_style=style)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         clients = [
             EvEnergyClient(sim.user_token(i), base_url=sim.base_url, sleep=no_sleep,
                            retry=RetryPolicy(max_attempts=2))
@@ -97,7 +98,7 @@ async def test_harvest_under_mixed_spellings_is_exactly_the_data(tmp_path: Path)
     """Spellings change from page to page within one list (the link_spelling edge kind)."""
     faults = FaultConfig(rate=0.6, seed=4, kinds={"link_spelling": 1.0})
     cfg = SimulatorConfig(seed=12, users=1, vehicles=4, logs_per_kind=31, faults=faults)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url, sleep=no_sleep) as c, \
                 Harvester([c], kinds=tuple(LogKind), page_size=4) as h:
             report = await h.run(tmp_path)

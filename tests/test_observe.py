@@ -33,6 +33,8 @@ from .conftest import no_sleep
 
 SPEC = Path(__file__).resolve().parent / "spec" / "ev-energy-vehicles-openapi.yaml"  # vendored
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def vid_of(sim: Simulator, user: int = 0) -> str:
     return str(sim.data.vehicles_of(sim.user_id(user))[0]["id"])
@@ -281,7 +283,7 @@ def test_the_global_tracer_provider_is_used_by_default() -> None:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from evenergy_async import EvEnergyClient
-        from evenergy_async.simulator import Simulator
+        from tests.spec_oracle import Recorder, validated_simulator
 
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
@@ -289,16 +291,19 @@ def test_the_global_tracer_provider_is_used_by_default() -> None:
         trace.set_tracer_provider(provider)
 
         async def main():
-            async with Simulator() as sim:
+            rec = Recorder("child")  # this child's exchanges are checked against the document too
+            async with validated_simulator(recorder=rec) as sim:
                 vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
                 async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
                     await client.vehicles.get(vid)
+            assert not rec.check_pending(), rec.report()
             print(",".join(s.name for s in exporter.get_finished_spans()))
 
         asyncio.run(main())
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=ROOT)
     assert out.stdout.strip() == "GET /vehicles/{vehicle_id}"
 
 
@@ -317,14 +322,16 @@ def test_without_opentelemetry_the_client_works_untraced() -> None:
         import asyncio, sys
         sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
         from evenergy_async import EvEnergyClient
-        from evenergy_async.simulator import Simulator
+        from tests.spec_oracle import Recorder, validated_simulator
 
         async def main():
-            async with Simulator() as sim:
+            rec = Recorder("child")  # this child's exchanges are checked against the document too
+            async with validated_simulator(recorder=rec) as sim:
                 vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
                 async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
                     assert client._core.observer.tracing is None
                     print((await client.vehicles.get(vid)).id == vid)
+            assert not rec.check_pending(), rec.report()
             try:
                 EvEnergyClient("t", tracer_provider=object())
             except ValueError as exc:
@@ -333,7 +340,8 @@ def test_without_opentelemetry_the_client_works_untraced() -> None:
         asyncio.run(main())
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=ROOT)
     assert out.stdout.split() == ["True", "True"]
 
 

@@ -85,6 +85,7 @@ async def test_vehicle_get_and_404(sim: Simulator, client: EvEnergyClient) -> No
         await client.vehicles.get(other)
 
 
+@pytest.mark.invalid_requests("a charge limit below the minimum, to get the server's 400")
 async def test_vehicle_create_update_delete(sim: Simulator, client: EvEnergyClient) -> None:
     model_url = str(sim.data.models[0]["url"])
     created = await client.vehicles.create(
@@ -118,6 +119,7 @@ async def test_vehicle_create_expand_is_one_string(sim: Simulator, client: EvEne
     assert sim.stats.requests == before  # caught before sending
 
 
+@pytest.mark.invalid_requests("a battery size below the minimum, to get the server's 400")
 async def test_vehicle_create_validation_error(sim: Simulator, client: EvEnergyClient) -> None:
     with pytest.raises(BadRequestError) as info:
         await client.vehicles.create(VehicleCreate(model=str(sim.data.models[0]["url"]), battery_size_watt_hours=10))
@@ -134,6 +136,7 @@ async def test_create_with_client_credentials_needs_user(sim: Simulator) -> None
         assert v.id in {x["id"] for x in sim.data.vehicles_of(user_id(sim, 2))}
 
 
+@pytest.mark.invalid_requests("a state of charge above 100, to get the server's 400")
 async def test_vehicle_sub_resources(sim: Simulator, client: EvEnergyClient) -> None:
     vid = my_vehicle(sim)
     modes = await client.vehicles.vpp_modes(vid)
@@ -180,6 +183,7 @@ async def test_catalogue_reads_work_without_token(sim: Simulator) -> None:
         assert models and all(m.make == makes[0].url for m in models)
 
 
+@pytest.mark.invalid_requests("a make that is not a URL, to get the server's 400")
 async def test_models(sim: Simulator, client: EvEnergyClient) -> None:
     models = [m async for m in client.vehicle_models.list(ordering="-name", expand=["make"])]
     assert [m.name for m in models] == sorted((m["name"] for m in sim.data.models), key=str.casefold, reverse=True)
@@ -221,6 +225,7 @@ async def test_model_connectors(sim: Simulator, client: EvEnergyClient) -> None:
         await client.vehicle_models.get_connector(model.id, "MARS")
 
 
+@pytest.mark.invalid_requests("a battery size below the minimum, to get the server's 400")
 async def test_trims(sim: Simulator, client: EvEnergyClient) -> None:
     model = sim.data.models[0]
     trims = [t async for t in client.vehicle_trims.list(model_id=str(model["id"]), expand=["model"])]
@@ -276,6 +281,7 @@ async def test_log_expand_vehicle(sim: Simulator, client: EvEnergyClient) -> Non
     assert isinstance(rec.vehicle, Vehicle) and rec.vehicle.id == vid
 
 
+@pytest.mark.invalid_requests("page_size above 100, to get the server's 400")
 async def test_log_page_size_rejected_by_server_is_typed(sim: Simulator, client: EvEnergyClient) -> None:
     url = URL(str(sim.base_url)) / "vehicles" / my_vehicle(sim) / "status_logs"
     paginator = client.status_logs.list(my_vehicle(sim)).resume(str(url.with_query(page_size="500")))
@@ -306,6 +312,7 @@ async def test_onboarding(sim: Simulator, client: EvEnergyClient) -> None:
         await client.vehicle_onboarding.start_native(user_id=user_id(sim), client_id=sim.client_id)
 
 
+@pytest.mark.invalid_requests("an email that is not one, to get the server's 400")
 async def test_compatibility_and_waitlist(sim: Simulator, client: EvEnergyClient) -> None:
     model_id = str(sim.data.models[0]["id"])
     result = await client.vehicle_compatibility.check(model_id, country="GB")

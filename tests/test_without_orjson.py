@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
@@ -12,11 +15,13 @@ SCRIPT = textwrap.dedent(
     sys.modules["orjson"] = None  # makes `import orjson` raise ImportError, as if not installed
     import asyncio
     from evenergy_async import EvEnergyClient, Harvester, MemorySink, _sansio
-    from evenergy_async.simulator import Simulator, SimulatorConfig
+    from evenergy_async.simulator import SimulatorConfig
+    from tests.spec_oracle import Recorder, validated_simulator
 
     async def main() -> None:
         assert _sansio._orjson is None
-        async with Simulator(SimulatorConfig(vehicles=3, logs_per_kind=120)) as sim:
+        rec = Recorder("without orjson")  # this child's exchanges are checked against the document too
+        async with validated_simulator(SimulatorConfig(vehicles=3, logs_per_kind=120), recorder=rec) as sim:
             async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
                 vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
                 logs = [r async for r in client.status_logs.list(vid)]
@@ -24,6 +29,8 @@ SCRIPT = textwrap.dedent(
                 async with Harvester(client) as harvester:
                     report = await harvester.run(MemorySink())
                 assert report.ok and sum(report.records.values()) == 3 * 120, report.summary()
+        assert not rec.check_pending(), rec.report()
+        assert rec.exchanges > 0
         print("ok without orjson")
 
     asyncio.run(main())
@@ -32,6 +39,6 @@ SCRIPT = textwrap.dedent(
 
 
 def test_everything_works_without_orjson() -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "ok without orjson" in proc.stdout

@@ -207,7 +207,7 @@ async def authenticate_middleware(request: web.Request, handler: Handler) -> web
     return await handler(request)
 
 
-def parse_user(request: web.Request, raw: str, field: str) -> str:
+def parse_user(request: web.Request, raw: str, field: str, *, must_exist: bool = True) -> str:
     """A user ID given as an ID or as the user's URL (400 problem when unknown)."""
     candidate = raw
     if not ID_RE["user"].fullmatch(raw):
@@ -224,7 +224,7 @@ def parse_user(request: web.Request, raw: str, field: str) -> str:
             title="Invalid user", type_=f"{PROBLEM_BASE}invalid-user/",
             field_errors={field: ["Not a valid user ID or user URL."]},
         )
-    if candidate not in request.app[STATE].data.users_by_id:
+    if must_exist and candidate not in request.app[STATE].data.users_by_id:
         raise ProblemError(
             400, "The user does not exist or is not accessible.", title="Invalid user",
             type_=f"{PROBLEM_BASE}invalid-user/",
@@ -246,12 +246,12 @@ async def authorize_middleware(request: web.Request, handler: Handler) -> web.St
             403, f"This action requires the {op.scope} scope.", title="Forbidden"
         )
     user_id: str | None = None
+    user_token = token is not None and token.user_id is not None
+    raw = request.headers.get("EvEnergy-User")
+    if raw is not None and raw.strip():  # its syntax is checked even where a user token makes it moot
+        user_id = parse_user(request, raw.strip(), "EvEnergy-User", must_exist=not user_token)
     if token is not None and token.user_id is not None:
         user_id = token.user_id
-    else:
-        raw = request.headers.get("EvEnergy-User")
-        if raw is not None and raw.strip():
-            user_id = parse_user(request, raw.strip(), "EvEnergy-User")
     render = RenderCtx(token.client_id if token is not None else None, user_id)
     request[CTX] = Ctx(op, token, user_id, render)
     return await handler(request)

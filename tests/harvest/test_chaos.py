@@ -9,8 +9,9 @@ from typing import Any
 from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async._harvest import Harvester, HarvestReport, LogKind, PostgresSink
 from evenergy_async._harvest._verify import expected_keys
-from evenergy_async.simulator import FAULT_KINDS, FaultConfig, Simulator, SimulatorConfig
+from evenergy_async.simulator import FAULT_KINDS, FaultConfig, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .conftest import Target, no_sleep
 
 RETRIED = {
@@ -32,7 +33,7 @@ async def test_chaos_harvest_is_exactly_once(target: Target) -> None:
     paths: Any = frozenset({"log_lists", "vehicles"})  # (the converter= field confuses mypy)
     faults = FaultConfig(rate=0.10, seed=2024, stall_seconds=4.0, paths=paths)
     config = SimulatorConfig(seed=9, users=4, vehicles=120, logs_per_kind=110, faults=faults)
-    async with Simulator(config) as sim:
+    async with validated_simulator(config) as sim:
         clients = [
             EvEnergyClient(
                 sim.user_token(i),

@@ -13,8 +13,9 @@ import pytest
 
 from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
 from evenergy_async._harvest import CredentialsFile, CredentialsFileError, Harvester, LogKind
-from evenergy_async.simulator import Simulator, SimulatorConfig
+from evenergy_async.simulator import SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .conftest import assert_exactly_once, expected_lines, harvested_lines, no_sleep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +115,7 @@ async def test_rotations_are_journaled_in_groups_and_folded_into_the_file(tmp_pa
 
     users = 30
     config = SimulatorConfig(seed=4, users=users, vehicles=users, logs_per_kind=3)
-    async with Simulator(config) as sim:
+    async with validated_simulator(config) as sim:
         path = write(
             tmp_path / "fleet.jsonl",
             [json.dumps({"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"]}) for i in range(users)],
@@ -186,7 +187,7 @@ async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
 
 async def test_cli_harvests_a_credentials_file_exactly_once(tmp_path: Path) -> None:
     users = 12
-    async with Simulator(SimulatorConfig(seed=8, users=users, vehicles=users, logs_per_kind=7)) as sim:
+    async with validated_simulator(SimulatorConfig(seed=8, users=users, vehicles=users, logs_per_kind=7)) as sim:
         lines = [json.dumps({"access_token": sim.user_token(i), "label": f"bearer{i}"}) for i in range(users // 2)]
         lines += [
             json.dumps({"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"]})

@@ -18,6 +18,7 @@ from evenergy_async import BearerToken, EvEnergyClient, RetryPolicy
 from evenergy_async._harvest import CredentialEntry, Harvester, LogKind, MemorySink
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from ..test_views import ConnectionCounter
 from .conftest import assert_exactly_once, expected_lines, harvested_lines, no_sleep, record_lines, vehicles_of
 
@@ -33,7 +34,7 @@ async def test_forty_tokens_one_pool_of_four_connections_exactly_once(tmp_path: 
     async with ConnectionCounter(URL("http://127.0.0.1:1")) as relay:
         # the simulator's links name the relay, so every page goes through it
         config = SimulatorConfig(seed=5, users=40, vehicles=40, logs_per_kind=9, public_url=str(relay.url / "v2"))
-        async with Simulator(config) as sim:
+        async with validated_simulator(config) as sim:
             relay.upstream = sim.listen_url.origin()
             async with EvEnergyClient(base_url=relay.url / "v2", max_connections=4, sleep=no_sleep) as client:
                 credentials = {f"user{i}": sim.user_token(i) for i in range(40)}
@@ -124,7 +125,7 @@ async def burn(sim: Simulator, user: int) -> None:
 
 async def test_a_parked_token_holds_no_worker() -> None:
     config = SimulatorConfig(seed=7, users=2, vehicles=2, logs_per_kind=8, rate_limit=10, rate_window=1.0)
-    async with Simulator(config) as sim:
+    async with validated_simulator(config) as sim:
         await burn(sim, 0)
         order: list[str] = []
         times: dict[str, float] = {}
@@ -155,7 +156,7 @@ async def test_budget_bound_mix_no_token_starves() -> None:
     config = SimulatorConfig(
         seed=9, users=fresh + 2, vehicles=fresh + 2, logs_per_kind=16, rate_limit=40, rate_window=1.0, latency=0.01
     )
-    async with Simulator(config) as sim:
+    async with validated_simulator(config) as sim:
         await asyncio.gather(burn(sim, 0), burn(sim, 1))
         order: list[str] = []
         times: list[float] = []

@@ -11,6 +11,7 @@ import pytest
 from evenergy_async import EvEnergyClient, Harvester, MemorySink, MemoryStateStore
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .conftest import make_client
 
 PAGE = 20  # 600 logs a partition: 30 pages
@@ -18,7 +19,7 @@ PAGE = 20  # 600 logs a partition: 30 pages
 
 @pytest.fixture
 async def fleet() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(seed=21, users=2, vehicles=12, logs_per_kind=600)) as s:
+    async with validated_simulator(SimulatorConfig(seed=21, users=2, vehicles=12, logs_per_kind=600)) as s:
         yield s
 
 

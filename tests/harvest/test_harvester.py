@@ -21,6 +21,7 @@ from evenergy_async._harvest import (
 )
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .conftest import (
     ALL_KINDS,
     Gated,
@@ -186,7 +187,7 @@ class FakeClock:
 async def test_long_retry_after_parks_one_token_while_another_completes(target: Target) -> None:
     clock = FakeClock()
     config = SimulatorConfig(seed=3, users=2, vehicles=6, logs_per_kind=12, rate_limit=20, clock=clock)
-    async with Simulator(config) as sim:
+    async with validated_simulator(config) as sim:
         async with make_client(sim, 0) as burner:  # someone else spends user 0's whole budget
             for _ in range(20):
                 await burner.vehicles.get(vehicles_of(sim, 0)[0])
@@ -228,7 +229,7 @@ async def test_long_retry_after_parks_one_token_while_another_completes(target: 
 async def test_known_budget_is_paced_without_429(tmp_path: Path) -> None:
     """Budget 8 per 0.4 s window, 13 requests needed: the harvester waits instead of hitting 429."""
     config = SimulatorConfig(seed=5, users=1, vehicles=4, logs_per_kind=5, rate_limit=8, rate_window=0.4)
-    async with Simulator(config) as sim, make_client(sim, 0) as client:
+    async with validated_simulator(config) as sim, make_client(sim, 0) as client:
         async with Harvester(client, state=MemoryStateStore(), budget_window=0.4, max_park=5.0) as h:
             report = await h.run(MemorySink())
         assert report.complete
@@ -239,7 +240,7 @@ async def test_known_budget_is_paced_without_429(tmp_path: Path) -> None:
 
 async def test_budget_beyond_max_park_leaves_work_for_next_run() -> None:
     config = SimulatorConfig(seed=5, users=1, vehicles=4, logs_per_kind=5, rate_limit=7)
-    async with Simulator(config) as sim, make_client(sim, 0) as client:
+    async with validated_simulator(config) as sim, make_client(sim, 0) as client:
         state, sink = MemoryStateStore(), MemorySink()
         async with Harvester(client, state=state, max_park=1.0, per_token_concurrency=2, now=fixed(T1)) as h:
             report = await h.run(sink)

@@ -19,6 +19,7 @@ from evenergy_async._harvest import LogKind, MemoryStateStore, PartitionState
 from evenergy_async._harvest._state import merge_partition_states
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from ..test_cli import cli
 from .conftest import make_client
 
@@ -27,7 +28,7 @@ KINDS = (LogKind.STATUS, LogKind.COMMAND)
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(seed=8, users=2, vehicles=6, logs_per_kind=23)) as s:
+    async with validated_simulator(SimulatorConfig(seed=8, users=2, vehicles=6, logs_per_kind=23)) as s:
         yield s
 
 

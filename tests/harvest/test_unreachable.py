@@ -26,7 +26,9 @@ from evenergy_async import (
     TransportError,
 )
 from evenergy_async._harvest import LogKind
-from evenergy_async.simulator import Simulator, SimulatorConfig
+from evenergy_async.simulator import SimulatorConfig
+
+from ..spec_oracle import validated_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = (LogKind.STATUS, LogKind.COMMAND)
@@ -102,7 +104,7 @@ def harvester(token: str, port: int, out: Path) -> tuple[EvEnergyClient, Harvest
 
 
 async def test_api_gone_stops_the_run_and_a_restart_finishes_exactly_once(port: int, tmp_path: Path) -> None:
-    reference = Simulator(SimulatorConfig(seed=5, users=1, vehicles=6, logs_per_kind=300))  # the same data
+    reference = validated_simulator(SimulatorConfig(seed=5, users=1, vehicles=6, logs_per_kind=300))  # the same data
     token = reference.user_token(0)
     out = tmp_path / "out"
     proc = await start_simulator(port)

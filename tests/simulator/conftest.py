@@ -9,11 +9,13 @@ import pytest
 
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
+
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[Simulator]:
     """A started simulator with a small data set (3 users, 6 vehicles, 30 logs per kind)."""
-    async with Simulator(SimulatorConfig(users=3, vehicles=6, logs_per_kind=30)) as sim:
+    async with validated_simulator(SimulatorConfig(users=3, vehicles=6, logs_per_kind=30)) as sim:
         yield sim
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from evenergy_async.simulator import FAULT_KINDS, FaultConfig, Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .helpers import LINK_RE, bearer, links
 
 
@@ -20,7 +21,7 @@ from .helpers import LINK_RE, bearer, links
 async def sim() -> AsyncIterator[Simulator]:
     cfg = SimulatorConfig(users=2, vehicles=2, logs_per_kind=12,
                           faults=FaultConfig(stall_seconds=5.0))
-    async with Simulator(cfg) as s:
+    async with validated_simulator(cfg) as s:
         yield s
 
 
@@ -133,7 +134,7 @@ async def test_stall_times_out_the_client_and_is_cancelled(
 async def test_close_releases_a_stalled_request(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=3,
                           faults=FaultConfig(stall_seconds=60.0))
-    sim = Simulator(cfg)
+    sim = validated_simulator(cfg)
     await sim.start()
     sim.inject_fault("stall")
 
@@ -209,7 +210,7 @@ async def test_token_expiry_kills_refreshable_tokens_only(
 async def run_sequence(seed: int, n: int = 60) -> list[tuple[str, str, int]]:
     cfg = SimulatorConfig(users=2, vehicles=2, logs_per_kind=30,
                           faults=FaultConfig(rate=0.4, seed=seed, stall_seconds=0.01))
-    async with Simulator(cfg) as sim, aiohttp.ClientSession() as session:
+    async with validated_simulator(cfg) as sim, aiohttp.ClientSession() as session:
         token = sim.issue_token()["access_token"]
         for i in range(n):
             vid = sim.data.vehicles[i % 2]["id"]
@@ -238,7 +239,7 @@ async def test_random_faults_replay_by_seed() -> None:
 async def test_faults_hit_log_lists_only_by_default(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=3,
                           faults=FaultConfig(rate=1.0, kinds={"http_503": 1.0}))
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         h = bearer(sim.user_token(0))
         async with session.get(f"{sim.base_url}/vehicles", headers=h) as r:
             assert r.status == 200
@@ -268,7 +269,7 @@ async def test_max_faults_and_config_validation() -> None:
     assert set(FaultConfig().kinds) == set(FAULT_KINDS)
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=3,
                           faults=FaultConfig(rate=1.0, kinds={"http_500": 1.0}, max_faults=2))
-    async with Simulator(cfg) as sim, aiohttp.ClientSession() as session:
+    async with validated_simulator(cfg) as sim, aiohttp.ClientSession() as session:
         statuses = []
         for _ in range(4):
             async with session.get(logs_url(sim), headers=bearer(sim.user_token(0))) as r:

@@ -7,8 +7,9 @@ import re
 import aiohttp
 import pytest
 
-from evenergy_async.simulator import FaultConfig, Simulator, SimulatorConfig
+from evenergy_async.simulator import FaultConfig, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .helpers import bearer
 
 STYLES = ["joined", "lines", "lines_next_first", "unquoted", "multi_rel", "param_order",
@@ -60,7 +61,7 @@ async def chain(
 async def pages_in_style(style: str, precompute: bool) -> dict[str, list[tuple[bytes, list[str], dict[str, str]]]]:
     cfg = SimulatorConfig(seed=3, users=1, vehicles=7, logs_per_kind=230, link_style=style,
                           precompute_pages=precompute)
-    async with Simulator(cfg) as sim, aiohttp.ClientSession() as session:
+    async with validated_simulator(cfg) as sim, aiohttp.ClientSession() as session:
         h = bearer(sim.user_token(0))
         vid = sim.data.vehicles[0]["id"]
         base = str(sim.base_url)
@@ -122,7 +123,7 @@ def test_unknown_styles_are_refused() -> None:
 
 async def test_link_spelling_edge_kind_rotates_styles(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=40)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         h = bearer(sim.user_token(0))
         url = f"{sim.base_url}/vehicles/{sim.data.vehicles[0]['id']}/location_logs?page_size=10"
         async with session.get(url, headers=h) as r:
@@ -149,7 +150,7 @@ async def test_link_spelling_edge_kind_rotates_styles(session: aiohttp.ClientSes
 
 async def test_malformed_link_mangles_every_line(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=40, link_style="lines")
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         url = f"{sim.base_url}/vehicles/{sim.data.vehicles[0]['id']}/status_logs?page_size=10"
         for _ in range(4):
             sim.inject_fault("malformed_link")

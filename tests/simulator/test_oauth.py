@@ -11,6 +11,7 @@ from yarl import URL
 from evenergy_async.simulator import Simulator
 from evenergy_async.simulator._auth import pkce_s256
 
+from ..spec_oracle import validated_simulator
 from .helpers import basic, bearer
 
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -117,7 +118,7 @@ async def test_authorization_code_expires(session: aiohttp.ClientSession) -> Non
 
     now = [0.0]
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=1, clock=lambda: now[0])
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         code = (await authorize(sim, session)).query["code"]
         now[0] += 61
         status, body, _ = await post(session, sim.token_url, {

@@ -57,6 +57,7 @@ async def test_first_page_links_and_previous(
     assert back == first
 
 
+@pytest.mark.invalid_requests("page_size out of bounds / not a number")
 async def test_default_page_size_is_25_and_bounds_are_checked(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -91,6 +92,7 @@ async def test_filters_keep_in_next_links_and_bound_results(
     assert nxt.query["sampled_at__gte"] == lo and nxt.query["sampled_at__lte"] == hi
 
 
+@pytest.mark.invalid_requests("an unencoded '+' in a timestamp filter, accepted liberally", accepted=True)
 async def test_filters_accept_offsets_and_unencoded_plus(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -109,6 +111,7 @@ async def test_filters_accept_offsets_and_unencoded_plus(
     assert body == [x for x in logs if x["logged_at"] >= "2026-11-10T00:00:00.000000Z"]
 
 
+@pytest.mark.invalid_requests("timestamps that are not RFC 3339")
 @pytest.mark.parametrize("param", ["sampled_at__gte", "sampled_at__lte", "page_after"])
 async def test_bad_timestamp_filter_is_400(
     simulator: Simulator, session: aiohttp.ClientSession, param: str
@@ -135,6 +138,7 @@ async def test_catalogue_cursor_by_id_and_ordering(
     assert len(by_name) == len(simulator.data.models)
 
 
+@pytest.mark.invalid_requests("a cursor that is not an ID")
 async def test_catalogue_bad_cursor_is_400(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -151,6 +155,7 @@ async def test_vehicle_list_pages(simulator: Simulator, session: aiohttp.ClientS
     assert [v["id"] for v in items] == [v["id"] for v in simulator.data.vehicles]
 
 
+@pytest.mark.invalid_requests("page that is not a number")
 async def test_model_connectors_page_by_number(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -169,3 +174,12 @@ async def test_model_connectors_page_by_number(
     assert status == 404
     status, _, _ = await get_json(session, f"{base}?page=zero", {})
     assert status == 400
+
+
+@pytest.mark.invalid_requests("an ordering outside the spec's enum")
+async def test_unknown_ordering_is_400(simulator: Simulator, session: aiohttp.ClientSession) -> None:
+    # found by schemathesis: ordering=AAA was silently ignored (200); the spec's enum is name/-name
+    for path in ("/vehicle_makes", "/vehicle_models", "/vehicle_trims"):
+        status, body, _ = await get_json(
+            session, f"{simulator.base_url}{path}?ordering=AAA", bearer(simulator.user_token(0)))
+        assert status == 400 and "ordering" in body["field_errors"]

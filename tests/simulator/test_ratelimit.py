@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from evenergy_async.simulator import Simulator, SimulatorConfig
+from evenergy_async.simulator import SimulatorConfig
 from evenergy_async.simulator._ratelimit import RateLimiter
 
+from ..spec_oracle import validated_simulator
 from .helpers import bearer
 
 
@@ -22,7 +23,7 @@ async def test_budget_spent_gives_429_with_retry_after(session: aiohttp.ClientSe
     clock = Clock()
     cfg = SimulatorConfig(users=2, vehicles=2, logs_per_kind=2, rate_limit=3, rate_window=60,
                           clock=clock)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         url = f"{sim.base_url}/vehicles"
         h = bearer(sim.user_token(0))
         remaining = []
@@ -52,7 +53,7 @@ async def test_client_credentials_tokens_share_the_app_bucket(
     session: aiohttp.ClientSession,
 ) -> None:
     cfg = SimulatorConfig(users=2, vehicles=2, logs_per_kind=1, rate_limit=2, clock=Clock())
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         t1 = sim.issue_token()["access_token"]
         t2 = sim.issue_token()["access_token"]
         url = f"{sim.base_url}/vehicles"
@@ -74,7 +75,7 @@ async def test_retry_after_is_at_least_one_second() -> None:
 
 async def test_token_endpoint_is_not_rate_limited(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=1, rate_limit=1, clock=Clock())
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         for _ in range(3):
             async with session.post(sim.token_url, data={
                 "grant_type": "client_credentials", "client_id": sim.client_id,
@@ -87,7 +88,7 @@ async def test_token_endpoint_is_not_rate_limited(session: aiohttp.ClientSession
 async def test_anonymous_calls_use_a_per_ip_bucket(session: aiohttp.ClientSession) -> None:
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=1, anonymous_rate_limit=2,
                           clock=Clock())
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         statuses = []
         for _ in range(3):
             async with session.get(f"{sim.base_url}/vehicle_makes") as r:

@@ -9,6 +9,7 @@ import pytest
 
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .helpers import bearer, get_json
 
 
@@ -29,6 +30,7 @@ async def send(
         return r.status, (await r.json(content_type=None)) if text else None, r
 
 
+@pytest.mark.invalid_requests("an unknown expand value; comma-joined expand values, accepted liberally", accepted=True)
 async def test_vehicle_expansions(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     v = first_vehicle(simulator)
     url = f"{simulator.base_url}/vehicles/{v['id']}"
@@ -70,13 +72,13 @@ async def test_log_get_and_expand(simulator: Simulator, session: aiohttp.ClientS
 
 @pytest.mark.parametrize("path", [
     "/vehicles/vhcl00000000000000000000000000",
-    "/vehicles/not-an-id",
+    pytest.param("/vehicles/not-an-id", marks=pytest.mark.invalid_requests("not a vehicle ID")),
     "/vehicles/{vid}/status_logs/2020-01-01T00:00:00.000000Z",
     "/vehicle_makes/vmak00000000000000000000000000",
     "/vehicle_models/vmod00000000000000000000000000",
     "/vehicle_models/vmod00000000000000000000000000/connectors",
     "/vehicle_trims/trim00000000000000000000000000",
-    "/no/such/path",
+    pytest.param("/no/such/path", marks=pytest.mark.invalid_requests("a path the document does not have")),
 ])
 async def test_unknown_ids_are_404_problems(
     simulator: Simulator, session: aiohttp.ClientSession, path: str
@@ -89,6 +91,7 @@ async def test_unknown_ids_are_404_problems(
     assert body["status"] == 404 and body["detail"] and "type" not in body
 
 
+@pytest.mark.invalid_requests("a log timestamp that is not RFC 3339")
 async def test_bad_log_timestamp_in_path_is_400(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -99,6 +102,7 @@ async def test_bad_log_timestamp_in_path_is_400(
     assert status == 400 and "logged_at" in body["field_errors"]
 
 
+@pytest.mark.invalid_requests("a method the document does not have")
 async def test_wrong_method_is_405(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     status, body, resp = await send(session, "PUT", f"{simulator.base_url}/vehicles",
                                     simulator.user_token(0), {})
@@ -106,6 +110,7 @@ async def test_wrong_method_is_405(simulator: Simulator, session: aiohttp.Client
     assert body["status"] == 405
 
 
+@pytest.mark.invalid_requests("bodies that break the schema")
 async def test_create_vehicle_validation_and_success(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -150,6 +155,7 @@ async def test_create_vehicle_with_client_credentials_needs_evenergy_user(
     assert status == 201 and created["user"].endswith(simulator.user_id(2))
 
 
+@pytest.mark.invalid_requests("bodies that break the schema")
 async def test_patch_vehicle(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     v = first_vehicle(simulator)
     token = simulator.user_token(0)
@@ -177,7 +183,7 @@ async def test_battery_edit_only_for_unintegrated(
 @pytest.mark.parametrize("delete_status", [204, 200])
 async def test_delete_vehicle(session: aiohttp.ClientSession, delete_status: int) -> None:
     cfg = SimulatorConfig(users=1, vehicles=2, logs_per_kind=3, delete_status=delete_status)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         v = sim.data.vehicles[0]
         token = sim.user_token(0)
         status, body, _ = await send(session, "DELETE", v["url"], token)
@@ -211,6 +217,7 @@ async def test_vehicle_connectors(simulator: Simulator, session: aiohttp.ClientS
     assert status == 200 and same == body
 
 
+@pytest.mark.invalid_requests("bodies that break the schema")
 async def test_state_of_charge(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     v = first_vehicle(simulator)
     url = f"{v['url']}/state_of_charge"
@@ -246,6 +253,7 @@ async def test_vpp_reconnect_disconnect(
     assert status == 200 and body["integrated"] == "UNINTEGRATED"
 
 
+@pytest.mark.invalid_requests("bodies that break the schema")
 async def test_trims_models_makes(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     token = simulator.issue_token()["access_token"]
     base = simulator.base_url
@@ -281,6 +289,7 @@ async def test_trims_models_makes(simulator: Simulator, session: aiohttp.ClientS
     assert created["id"] not in {m["id"] for m in body}  # new models are hidden
 
 
+@pytest.mark.invalid_requests("a malformed user ID filter")
 async def test_available_for_user(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     us_user = next(u for u in simulator.data.users
                    if u["default_location"]["country_code"] == "US")
@@ -296,6 +305,7 @@ async def test_available_for_user(simulator: Simulator, session: aiohttp.ClientS
     assert status == 400
 
 
+@pytest.mark.invalid_requests("bodies/paths that break the schema")
 async def test_model_connectors_write(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -323,6 +333,7 @@ async def test_model_connectors_write(
     assert status == 403
 
 
+@pytest.mark.invalid_requests("a completion without authorization_request_uid")
 async def test_onboarding_flow(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     base = simulator.base_url
     uid = simulator.user_id(0)
@@ -363,6 +374,7 @@ async def test_onboarding_flow(simulator: Simulator, session: aiohttp.ClientSess
     assert status == 422  # single use
 
 
+@pytest.mark.invalid_requests("no token; a malformed email")
 async def test_onboarding_link(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     url = f"{simulator.base_url}/vehicle_onboarding/onboarding_link"
     make = simulator.data.makes[0]["id"]
@@ -375,6 +387,7 @@ async def test_onboarding_link(simulator: Simulator, session: aiohttp.ClientSess
     assert status == 204 and body is None
 
 
+@pytest.mark.invalid_requests("missing/malformed query parameters")
 async def test_compatibility_check(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     base = f"{simulator.base_url}/vehicle_compatibility/check"
     r1t = next(m for m in simulator.data.models if m["name"] == "R1T")["id"]
@@ -393,6 +406,7 @@ async def test_compatibility_check(simulator: Simulator, session: aiohttp.Client
     assert status == 404 and body["type"].endswith("vehicle-model-not-found/")
 
 
+@pytest.mark.invalid_requests("bodies that break the schema")
 async def test_waitlist(simulator: Simulator, session: aiohttp.ClientSession) -> None:
     url = f"{simulator.base_url}/vehicle_waitlist"
     model = simulator.data.models[0]["id"]

@@ -15,11 +15,12 @@ from aiohttp.test_utils import TestServer
 
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .helpers import bearer, get_json, links
 
 
 async def test_start_close_lifecycle(session: aiohttp.ClientSession) -> None:
-    sim = Simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=2))
+    sim = validated_simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=2))
     with pytest.raises(RuntimeError):
         _ = sim.base_url
     before = sim.data.logs("status", sim.data.vehicles[0]["id"])[0]["url"]
@@ -44,7 +45,7 @@ async def test_precomputed_pages_match_and_follow_new_logs(
     session: aiohttp.ClientSession,
 ) -> None:
     cfg = SimulatorConfig(users=1, vehicles=2, logs_per_kind=250, precompute_pages=True)
-    async with Simulator(cfg) as sim:
+    async with validated_simulator(cfg) as sim:
         vid = sim.data.vehicles[0]["id"]
         h = bearer(sim.user_token(0))
         url = f"{sim.base_url}/vehicles/{vid}/location_logs?page_size=100"
@@ -62,7 +63,7 @@ async def test_precomputed_pages_match_and_follow_new_logs(
 
 
 async def test_bare_app_learns_its_origin(session: aiohttp.ClientSession) -> None:
-    sim = Simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=2))
+    sim = validated_simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=2))
     async with TestServer(sim.app()) as server:
         status, body, _ = await get_json(
             session, server.make_url("/v2/vehicles"), bearer(sim.user_token(0)))
@@ -71,6 +72,7 @@ async def test_bare_app_learns_its_origin(session: aiohttp.ClientSession) -> Non
     await sim.close()
 
 
+@pytest.mark.invalid_requests("one request without a token (counted as a 401)")
 async def test_stats_count_requests_by_status_and_operation(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -89,7 +91,7 @@ async def test_stats_count_requests_by_status_and_operation(
 
 async def test_latency_is_added(session: aiohttp.ClientSession) -> None:
     loop = asyncio.get_running_loop()
-    async with Simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=1,
+    async with validated_simulator(SimulatorConfig(users=1, vehicles=1, logs_per_kind=1,
                                          latency=0.05)) as sim:
         t0 = loop.time()
         await get_json(session, f"{sim.base_url}/vehicle_makes")
@@ -126,6 +128,7 @@ async def test_standalone_command_serves_until_interrupted(
             await proc.wait()
 
 
+@pytest.mark.invalid_requests("a request without a token; a path the document lacks")
 async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) -> None:
     """A caller's middleware sees every raw request and every final response: pipeline
     refusals (401, 404, 429), injected faults and OAuth answers included."""
@@ -140,7 +143,7 @@ async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) 
         return resp
 
     cfg = SimulatorConfig(users=1, vehicles=1, logs_per_kind=2, rate_limit=2)
-    async with Simulator(cfg, middlewares=[observe]) as sim:
+    async with validated_simulator(cfg, middlewares=[observe]) as sim:
         base = sim.base_url
         h = bearer(sim.user_token(0))
         assert (await get_json(session, f"{base}/vehicles"))[0] == 401

@@ -26,6 +26,7 @@ URI_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}
         ("/v2/no%20such%7Cthing", "/v2/no such|thing"),
     ],
 )
+@pytest.mark.invalid_requests("IDs and paths that are not the document's")
 async def test_problem_instance_is_the_raw_uri(
     simulator: Simulator, session: aiohttp.ClientSession, raw: str, decoded: str
 ) -> None:
@@ -40,6 +41,7 @@ async def test_problem_instance_is_the_raw_uri(
     assert URL(instance, encoded=True).path == decoded
 
 
+@pytest.mark.invalid_requests("a malformed vehicle ID without a token")
 async def test_problem_instance_of_a_pipeline_refusal(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -78,6 +80,7 @@ def request_bodies() -> dict[tuple[str, str], bool]:
     return out
 
 
+@pytest.mark.invalid_requests("required bodies left out, to get the 400")
 async def test_optional_request_bodies_may_be_absent(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
@@ -111,6 +114,7 @@ async def test_optional_request_bodies_may_be_absent(
         assert await r.json() == vehicle  # the empty PATCH changed nothing
 
 
+@pytest.mark.invalid_requests("bodiless / whitespace PATCH bodies, accepted liberally", accepted=True)
 async def test_patch_vehicle_without_body_is_an_empty_update(
     simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:

@@ -27,7 +27,9 @@ routes = web.RouteTableDef()
 
 def _ordering(request: web.Request) -> str | None:
     value = request.query.get("ordering")
-    return value if value in ("name", "-name") else None
+    if value is not None and value not in ("name", "-name"):  # the spec's enum
+        raise bad_query({"ordering": [f'"{value[:32]}" is not a valid choice; use "name" or "-name".']})
+    return value
 
 
 def _sorted(items: list[T], names: Callable[[T], str], ordering: str | None) -> list[T]:

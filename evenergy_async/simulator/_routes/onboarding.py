@@ -217,6 +217,8 @@ async def compatibility(request: web.Request) -> web.StreamResponse:
 @routes.post(BASE_PATH + "/vehicle_waitlist")
 async def waitlist(request: web.Request) -> web.StreamResponse:
     data = request.app[STATE].data
+    # declared (minLength 1); found by the oracle: an empty or unknown one was ignored
+    _check_client_id(request, request.query.get("client_id"), False)
     b = Body(await read_body(request), "vehicle-waitlist")
     b.str_("email", required=True, email=True)
     program = b.str_("program_id", nullable=True, pattern=ID_RE["prog"])
