@@ -924,7 +924,7 @@ class Harvester:
                     if opened is None:
                         return
                     state = part.state = opened
-                    part.fresh_done = True
+                    part.fresh_done = not opened.pass_backfill  # a backfill, then the usual pass
                 paginator = part.paginator = self._paginator(tok, state)
                 observer = part.observer = PagePass(state, self._bounds)
                 part.url = None  # the paginator's own start (the first page or the cursor)

@@ -225,7 +225,7 @@ async def test_a_state_file_keyed_by_label_migrates_without_new_duplicates(
                 await c.close()
     assert not report.failures
     conn = sqlite3.connect(state_path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
     conn.close()
     after = union(out)
     for kind, keys in expected(sim).items():
