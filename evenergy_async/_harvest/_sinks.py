@@ -43,6 +43,11 @@ class SinkError(Exception):
     """The sink's files do not match the state (e.g. shorter than the committed checkpoint)."""
 
 
+class UnknownOutputError(SinkError):
+    """The output already holds records, and the state has no checkpoint for it: the state
+    that wrote them is another one (or was deleted). Appending would deliver them again."""
+
+
 @runtime_checkable
 class Sink(Protocol):
     """The destination of a harvest run (``await harvester.run(sink)``).
@@ -118,15 +123,24 @@ class JsonlSink:
     Each line is one record in wire form with ``vehicle_id`` added. ``commit`` flushes and
     fsyncs the files and returns their lengths; ``recover`` truncates every file back to the
     committed length (which also drops a partial last line left by a crash). Without any
-    checkpoint (a new state), existing files are kept and only a partial last line is cut.
+    checkpoint (the state knows nothing of this sink), files that already hold records are
+    refused with :class:`UnknownOutputError`: they came from another state (or one deleted
+    since), and appending would write every record again. ``adopt_existing=True`` appends
+    to them anyway (only a partial last line is cut); their records may then come twice.
     ``write`` serializes on the loop and buffers; file work (append, fsync) runs on one
     dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, fsync: bool = True, buffer_bytes: int = 4 * 1024 * 1024
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        buffer_bytes: int = 4 * 1024 * 1024,
+        adopt_existing: bool = False,
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
+        self._adopt_existing = adopt_existing
         self._fsync = fsync
         self._buffer_bytes = buffer_bytes
         self._pending: dict[str, list[bytes]] = {}
@@ -193,7 +207,7 @@ class JsonlSink:
         self._sizes.clear()
         self._dirty.clear()
         os.makedirs(self.directory, exist_ok=True)
-        changed = False
+        cuts: list[tuple[str, str, int, int]] = []  # every file checked before any is cut
         for kind in LogKind:
             name = kind.filename
             path = os.path.join(self.directory, name)
@@ -202,21 +216,33 @@ class JsonlSink:
             except FileNotFoundError:
                 actual = None
             if sizes is None:
-                # no checkpoint yet: keep what is there, minus a partial last line
+                # no checkpoint yet: nothing but a partial last line may be there
                 if actual is None:
                     continue
                 target = _complete_length(path, actual)
+                if target and not self._adopt_existing:
+                    raise UnknownOutputError(
+                        f"{path} holds records that the state has no record of: use the state that "
+                        "wrote them, or a new output directory"
+                    )
             else:
                 target = sizes.get(name, 0)
                 if actual is None:
                     if target:
-                        raise SinkError(f"{path} is missing but the state says {target} bytes were committed")
+                        raise SinkError(
+                            f"{path} is missing, but the state says {target} bytes of records were committed "
+                            "to it: restore the file, or start a new output directory with a new state"
+                        )
                     continue
                 if actual < target:
                     raise SinkError(
                         f"{path} has {actual} bytes but the state says {target} were committed: "
-                        "the file was changed outside the harvester"
+                        "the file was changed outside the harvester; restore it, or start a new output "
+                        "directory with a new state"
                     )
+            cuts.append((name, path, actual, target))
+        changed = False
+        for name, path, actual, target in cuts:
             if actual != target:
                 with open(path, "r+b") as fh:
                     fh.truncate(target)

@@ -138,7 +138,7 @@ class Crashing(JsonlSink):
     """A JSONL sink that fails (as a kill would stop it) at its ``after``-th write."""
 
     def __init__(self, directory: Path, after: int) -> None:
-        super().__init__(directory)
+        super().__init__(directory, adopt_existing=True)
         self.after = after
 
     async def write(self, batch: HarvestBatch) -> None:
@@ -166,7 +166,8 @@ async def harvest_as_v1(
             commit_batches=1,
             state=store,
         ) as harvester:
-            sink = JsonlSink(out) if crash_after is None else Crashing(out, crash_after)
+            # version 1 appended to an output its (empty) state did not know: adopt_existing
+            sink = JsonlSink(out, adopt_existing=True) if crash_after is None else Crashing(out, crash_after)
             try:
                 await harvester.run(sink)
             except RuntimeError:

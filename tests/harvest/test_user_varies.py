@@ -5,6 +5,7 @@ window asked for so far comes exactly once, for each sink (JSONL + SQLite, Postg
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import uuid
@@ -20,7 +21,9 @@ from evenergy_async._converter import parse_timestamp
 from evenergy_async._harvest import (
     Harvester,
     LogKind,
+    MemoryStateStore,
     PartitionState,
+    PostgresSink,
     PostgresStateStore,
     SQLiteStateStore,
 )
@@ -223,3 +226,29 @@ async def test_a_version_1_postgres_schema_migrates(pg_server: PgServer) -> None
         await store.commit([backfill])
         assert await store.load("v", LogKind.STATUS) == backfill
     assert pg_server.psql(f"SELECT version FROM {schema}.schema_version ORDER BY 1").split() == ["1", "2"]
+
+
+async def test_a_postgres_sink_with_a_state_that_did_not_fill_it_drops_every_repeat(
+    sim: Simulator, pg_server: PgServer, tmp_path: Path
+) -> None:
+    # the records' primary key (vehicle, timestamp) is the dedup: a PostgreSQL sink with a
+    # SQLite or memory state that knows nothing of its tables adds nothing twice
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    clients = [make_client(sim, user) for user in range(sim.config.users)]
+    for c in clients:
+        await c.__aenter__()
+    try:
+        for state in (SQLiteStateStore(tmp_path / "one.sqlite"), SQLiteStateStore(tmp_path / "two.sqlite"),
+                      MemoryStateStore()):  # fmt: skip
+            async with state, PostgresSink(pg_server.dsn, schema=schema) as sink:
+                async with Harvester(clients, kinds=KINDS, state=state, page_size=7) as h:
+                    report = await h.run(sink)
+                assert report.complete
+                for kind in KINDS:
+                    rows = await sink.records(kind)
+                    got = Counter(vid + " " + json.dumps(rec, sort_keys=True) for vid, rec in rows)
+                    assert_exactly_once(got, expected(sim, kind, None))
+    finally:
+        for c in clients:
+            await c.close()
+    assert sink.duplicates == sum(sum(expected(sim, k, None).values()) for k in KINDS)  # the last run's
