@@ -18,6 +18,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
+from yarl import URL
 
 from .._errors import PaginationError
 from ._types import (
@@ -303,3 +304,31 @@ def _clear_of(span: tuple[int, int] | None, prev_min: int | None, tail_span: tup
     if prev_min is not None and newest >= prev_min:
         return False
     return tail_span is None or newest < tail_span[0] or oldest > tail_span[1]
+
+
+def rebase_cursor(cursor: str, start: URL) -> str | None:
+    """A saved next-page URL moved onto the configured API: the pass's list URL ``start``
+    with the cursor's query, when the cursor is that list on another origin or base path.
+
+    The same URL when it is already on ``start``'s origin or relative (``resume`` takes it as
+    it is); None when it is on another origin and its path is not the list's (its page cannot
+    be named on the configured API: the pass restarts below what it delivered, see
+    :func:`restart_until`). Credentials only ever go to ``start``'s origin.
+    """
+    url = URL(cursor, encoded=True)
+    if not url.is_absolute():
+        return cursor
+    tail = start.parts[-3:]  # ("vehicles", <vehicle id>, "<kind>_logs")
+    if url.parts[-3:] != tail:
+        return cursor if url.origin() == start.origin() else None
+    base = str(start.with_query(None).with_fragment(None))
+    query = url.raw_query_string
+    return f"{base}?{query}" if query else base
+
+
+def restart_until(state: PartitionState) -> int | None:
+    """The ``until`` of a pass restarted without its cursor: one microsecond below the oldest
+    record of the last page it delivered (pages come newest first, so everything at or above
+    it was delivered); None when that page had no timestamped record."""
+    oldest = min(time_key_micros(state.boundary_keys), default=None)
+    return oldest - 1 if oldest is not None else None

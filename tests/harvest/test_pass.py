@@ -6,10 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
+from yarl import URL
 
 from evenergy_async import PaginationError, VehicleStatusLog
 from evenergy_async._harvest import LogKind, PartitionState
-from evenergy_async._harvest._pass import Bounds, PagePass, backfill_window, close_pass, open_pass, pass_window
+from evenergy_async._harvest._pass import (
+    Bounds,
+    PagePass,
+    backfill_window,
+    close_pass,
+    open_pass,
+    pass_window,
+    rebase_cursor,
+    restart_until,
+)
 from evenergy_async._harvest._types import to_micros
 
 VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
@@ -149,3 +159,18 @@ def test_a_pass_that_ends_below_an_older_watermark_keeps_it() -> None:
     state = fresh(watermark=BOUNDS.until_us, tail_keys=("t:5",), pass_until=BOUNDS.until_us - 60 * MIN)
     _, closed = PagePass(state, BOUNDS).observe([rec(70)], None)
     assert (closed.watermark, closed.tail_keys, closed.passes) == (BOUNDS.until_us, ("t:5",), 1)
+
+
+def test_a_saved_cursor_moves_onto_the_configured_base_url() -> None:
+    start = URL(f"https://proxy.internal/ev/v2/vehicles/{VID}/status_logs?page_size=7")
+    old = f"http://127.0.0.1:8080/v2/vehicles/{VID}/status_logs?page_size=7&page_after=2026-11-14T11%3A36%3A27Z"
+    assert rebase_cursor(old, start) == (
+        f"https://proxy.internal/ev/v2/vehicles/{VID}/status_logs?page_size=7&page_after=2026-11-14T11%3A36%3A27Z"
+    )
+    same = "https://proxy.internal/ev/v2/pages/abc?p=2"
+    assert rebase_cursor(same, start) == same  # the configured origin: resumed as it is
+    assert rebase_cursor("?page=3", start) == "?page=3"  # relative: resolved against the list
+    assert rebase_cursor("https://old.example/v2/pages/abc?p=2", start) is None  # no list path: restart
+    running = fresh(pass_until=900, cursor="x", boundary_keys=("t:500", "t:450", "u:odd"))
+    assert restart_until(running) == 449  # below the oldest record delivered
+    assert restart_until(fresh(pass_until=900, cursor="x", boundary_keys=("u:odd",))) is None

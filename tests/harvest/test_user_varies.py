@@ -30,7 +30,7 @@ from evenergy_async._harvest import (
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
 from ..pgserver import PgServer
-from .conftest import Gated, Target, assert_exactly_once, make_client, normalized
+from .conftest import Gated, JsonlTarget, Target, assert_exactly_once, make_client, normalized
 from .test_crash import run_child
 
 KINDS = (LogKind.STATUS, LogKind.COMMAND)
@@ -90,9 +90,11 @@ async def harvest(
     for c in clients:
         await c.__aenter__()
     try:
-        async with target.state_store() as state, target.sink() as sink, Harvester(
-            clients, kinds=KINDS, since=since, until=until, state=state, page_size=7, commit_batches=2
-        ) as h:
+        async with (
+            target.state_store() as state,
+            target.sink() as sink,
+            Harvester(clients, kinds=KINDS, since=since, until=until, state=state, page_size=7, commit_batches=2) as h,
+        ):
             if stop_after is None:
                 return await h.run(sink)
             gated = Gated(sink, stop_after)
@@ -252,3 +254,28 @@ async def test_a_postgres_sink_with_a_state_that_did_not_fill_it_drops_every_rep
         for c in clients:
             await c.close()
     assert sink.duplicates == sum(sum(expected(sim, k, None).values()) for k in KINDS)  # the last run's
+
+
+@pytest.mark.parametrize("cursor_case", ["another-base-url", "unmappable"])
+async def test_a_pass_resumed_under_another_base_url_goes_on_without_duplicates(
+    sim: Simulator, tmp_path: Path, cursor_case: str
+) -> None:
+    # passes left mid-way, their cursors then moved to what another base URL (a proxy, another
+    # host name and base path for the same API) saved, or to page links naming no list path
+    target = JsonlTarget(tmp_path)
+    await harvest(sim, target, None, stop_after=5)
+    base = str(sim.base_url)
+    async with target.state_store() as state:
+        running = [r for r in await state.partitions() if r.cursor is not None]
+        assert running and all(r.cursor is not None and r.cursor.startswith(base) for r in running)
+        if cursor_case == "another-base-url":
+            moved = [
+                attrs.evolve(r, cursor=(r.cursor or "").replace(base, "https://old-proxy.example/ev/v2"))
+                for r in running
+            ]
+        else:
+            moved = [attrs.evolve(r, cursor=f"https://old.example/v2/pages/{i}?p=2") for i, r in enumerate(running)]
+        await state.commit(moved)
+    report = await harvest(sim, target, None)
+    assert report.complete and not report.failures, report.failures
+    await check(sim, target, None)
