@@ -10,6 +10,7 @@ after it (records whose state commit never happened: they will be fetched again)
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -36,11 +37,19 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 
 __all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError", "TransactionalSink"]
 
+LOCK_FILE = ".evenergy-harvest.lock"
+"""The file in a JSONL output directory that a :class:`JsonlSink` holds locked while open."""
+
 T = TypeVar("T")
 
 
 class SinkError(Exception):
     """The sink's files do not match the state (e.g. shorter than the committed checkpoint)."""
+
+
+class OutputInUseError(SinkError):
+    """Another sink (another process) has the output directory open: two harvests appending
+    to the same files would each deliver every record."""
 
 
 class UnknownOutputError(SinkError):
@@ -141,6 +150,7 @@ class JsonlSink:
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
         self._adopt_existing = adopt_existing
+        self._lock_fd: int | None = None
         self._fsync = fsync
         self._buffer_bytes = buffer_bytes
         self._pending: dict[str, list[bytes]] = {}
@@ -166,10 +176,33 @@ class JsonlSink:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._thread.start(lambda: os.makedirs(self.directory, 0o777, True))
+        await self._thread.start(self._open_sync)
 
     async def close(self) -> None:
-        await self._thread.stop(self._close_sync)
+        await self._thread.stop(self._close_and_unlock)
+
+    def _open_sync(self) -> None:
+        os.makedirs(self.directory, 0o777, True)
+        # one writer per directory: an advisory lock held while open (released by the kernel
+        # when the process dies, so a killed run never leaves the output locked)
+        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputInUseError(
+                f"{self.directory} is in use by another harvest: wait for it to finish, or use another output"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _close_and_unlock(self) -> None:
+        self._close_sync()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     async def __aenter__(self) -> JsonlSink:
         await self.open()

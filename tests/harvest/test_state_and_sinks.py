@@ -22,7 +22,7 @@ from evenergy_async._harvest import (
     StateStore,
     shard_of,
 )
-from evenergy_async._harvest._sinks import UnknownOutputError
+from evenergy_async._harvest._sinks import OutputInUseError, UnknownOutputError
 from evenergy_async._harvest._types import record_key, record_time, to_micros
 
 VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
@@ -257,3 +257,16 @@ async def test_memory_sink_rolls_back_uncommitted() -> None:
     await sink.write(batch(LogKind.STATUS, 5))
     await sink.recover(checkpoint)
     assert len(sink.records) == 2
+
+
+async def test_a_jsonl_output_has_one_writer_at_a_time(tmp_path: Path) -> None:
+    # two harvests appending to the same files would each deliver every record
+    async with JsonlSink(tmp_path) as first:
+        await first.recover(None)
+        second = JsonlSink(tmp_path)
+        with pytest.raises(OutputInUseError, match="in use by another harvest"):
+            await second.open()
+        with pytest.raises(OutputInUseError):
+            await second.recover(None)  # opens on first use: refused the same way
+    async with JsonlSink(tmp_path) as again:  # closed: free again
+        await again.recover(None)
