@@ -45,6 +45,7 @@ from ._harvest import (
 )
 from ._harvest._credentials import CredentialsFile, CredentialsFileError, CredentialsStoreError
 from ._harvest._postgres import DEFAULT_SCHEMA, _check_schema, is_database_url, redact_dsn
+from ._harvest._sinks import SinkError, UnknownOutputError
 
 if TYPE_CHECKING:
     from ._harvest import HarvestPlan
@@ -70,7 +71,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INCOMPLETE, "incomplete: a token's budget is spent and its work is parked; run again later"),
     (EXIT_CREDENTIALS, "credentials rejected by the API: check EVENERGY_TOKEN or the client id/secret"),
     (EXIT_UNREACHABLE, "API unreachable (refused, DNS, TLS, or no answer for a while); run again"),
-    (EXIT_LOCAL, "output or state problem: directory or state file unusable, disk full, database refused or failed"),
+    (
+        EXIT_LOCAL,
+        "output or state problem: directory or state file unusable, disk full, database refused or failed, "
+        "output not matching the state",
+    ),
     (EXIT_INTERNAL, "internal error, please report it (--debug shows the traceback)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C; 143 for SIGTERM): state committed, run again to continue"),
     (EXIT_BROKEN_PIPE, "stdout closed early (e.g. piped into head); the run itself finished"),
@@ -1103,6 +1108,14 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
     if isinstance(exc, DatabaseError):  # its message never holds the password
         return EXIT_LOCAL, str(exc)
     state = getattr(args, "state_path", None) or "the state file"
+    if isinstance(exc, UnknownOutputError):
+        out = getattr(args, "out", None) or "the output directory"
+        return EXIT_LOCAL, (
+            f"{out} holds records that {redact_dsn(state)} has no record of: use the state that wrote them, "
+            "or a new --out"
+        )
+    if isinstance(exc, SinkError):  # the output does not match the state (a file missing, cut short)
+        return EXIT_LOCAL, f"output problem: {exc}"
     if isinstance(exc, sqlite3.Error):
         return EXIT_LOCAL, (
             f"state file {state} is not usable ({exc}): give another --state, or move this one away "
@@ -1121,7 +1134,16 @@ def _classify(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
     leaves = list(_leaves(exc))
     # the user's mistakes first, then credentials, the API, local files; a bug last
     user = (CLIError, CredentialsFileError, CredentialsStoreError)
-    for wanted in (user, _credential_types(), _transport_types(), DatabaseError, sqlite3.Error, OSError, Exception):
+    for wanted in (
+        user,
+        _credential_types(),
+        _transport_types(),
+        DatabaseError,
+        SinkError,
+        sqlite3.Error,
+        OSError,
+        Exception,
+    ):
         for leaf in leaves:
             if isinstance(leaf, wanted):
                 return _describe(leaf, args)

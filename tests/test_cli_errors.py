@@ -439,3 +439,58 @@ def test_api_gone_mid_run_stops_with_code_5(tmp_path: Path) -> None:
     address = srv.base_url.split("//")[1].split("/")[0]
     assert len(said) == 1 and "unreachable" in said[0] and address in said[0]
     assert (tmp_path / "harvest-state.sqlite").exists()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_what_users_vary_between_runs_keeps_every_record_once_or_stops_with_code_6(
+    server: Server, tmp_path: Path
+) -> None:
+    """Through the CLI, against the simulator process: --since lowered (a backfill, not "complete
+    with 0 records"), an output given a state that did not write it (refused, not written again),
+    and an output file deleted (code 6 naming it, not an internal error)."""
+    env = {"EVENERGY_TOKEN": ",".join(server.tokens)}
+    out, state = tmp_path / "a", tmp_path / "a" / "harvest-state.sqlite"
+
+    def harvest(*more: str) -> Result:
+        return run_cli(["harvest", "--out", str(out), "--quiet", "--base-url", server.base_url,
+                        "--kinds", "status", *more], env)  # fmt: skip
+
+    first = harvest("--since", "2026-11-10")
+    assert first.code == 0, first.err
+    late = len(_lines(out / "status_logs.jsonl"))
+    lowered = harvest("--since", "2026-11-01")
+    assert lowered.code == 0, lowered.err
+    rows = [json.loads(line) for line in _lines(out / "status_logs.jsonl")]
+    keys = {(r["vehicle_id"], r["url"]) for r in rows}
+    fresh_out = tmp_path / "b"
+    fresh = run_cli(["harvest", "--out", str(fresh_out), "--quiet", "--base-url", server.base_url,
+                     "--kinds", "status", "--since", "2026-11-01"], env)  # fmt: skip
+    assert fresh.code == 0, fresh.err
+    want = {(r["vehicle_id"], r["url"]) for r in map(json.loads, _lines(fresh_out / "status_logs.jsonl"))}
+    assert 0 < late < len(rows) and len(rows) == len(keys) and keys == want
+
+    # the same output with a state that knows nothing of it: refused, nothing written
+    other = harvest("--state", str(tmp_path / "other.sqlite"))
+    assert other.code == 6, other.err
+    said = [line for line in other.err.splitlines() if line.startswith("evenergy-async:")]
+    assert len(said) == 1 and "has no record of" in said[0] and "a new --out" in said[0], other.err
+    assert str(out) in said[0] and "other.sqlite" in said[0]
+    assert len(_lines(out / "status_logs.jsonl")) == len(rows)
+    # the default state file deleted: the same
+    state.rename(tmp_path / "moved.sqlite")
+    for suffix in ("-wal", "-shm"):
+        (out / ("harvest-state.sqlite" + suffix)).unlink(missing_ok=True)
+    gone = harvest()
+    assert gone.code == 6 and "has no record of" in gone.err, gone.err
+    (tmp_path / "moved.sqlite").rename(state)
+
+    # an output file deleted: one line naming it, code 6
+    (out / "status_logs.jsonl").unlink()
+    missing = harvest()
+    assert missing.code == 6, missing.err
+    said = [line for line in missing.err.splitlines() if line.startswith("evenergy-async:")]
+    assert len(said) == 1 and "status_logs.jsonl is missing" in said[0] and "Traceback" not in missing.err
+    assert "restore the file" in said[0] and "internal error" not in said[0]

@@ -138,7 +138,7 @@ async def test_rerun_is_incremental_and_the_schema_is_versioned(
     assert code == 0, output
     assert '"records_total": 0' in output  # nothing new: nothing fetched twice
     version = pg_server.psql(f"SELECT max(version) FROM {pg_schema}.schema_version")
-    assert version.strip() == "1"
+    assert version.strip() == "2"
     # a schema from a newer release is refused with one clear line, not a traceback
     pg_server.psql(f"INSERT INTO {pg_schema}.schema_version (version) VALUES (99)")
     code, output = await _finish(await _start(cli_sim_small, "--out", dsn, "--schema", pg_schema))

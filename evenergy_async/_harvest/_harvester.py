@@ -36,7 +36,7 @@ from .._errors import EvEnergyError, PaginationError
 from ._budget import NotReady, Parked, TokenBudget
 from ._credentials import Credentials, check_credentials, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
-from ._pass import Bounds, PagePass, open_pass
+from ._pass import Bounds, PagePass, open_pass, rebase_cursor, restart_until
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
 from ._sinks import JsonlSink, Sink, TransactionalSink
 from ._state import MemoryStateStore, SQLiteStateStore, StateStore
@@ -924,7 +924,7 @@ class Harvester:
                     if opened is None:
                         return
                     state = part.state = opened
-                    part.fresh_done = True
+                    part.fresh_done = not opened.pass_backfill  # a backfill, then the usual pass
                 paginator = part.paginator = self._paginator(tok, state)
                 observer = part.observer = PagePass(state, self._bounds)
                 part.url = None  # the paginator's own start (the first page or the cursor)
@@ -954,19 +954,33 @@ class Harvester:
     def _paginator(self, tok: _Token, state: PartitionState) -> Paginator[Any]:
         """The paginator of the pass open in ``state`` (at its cursor when it was resumed)."""
         assert state.pass_until is not None
-        try:
-            paginator = state.kind.paginator(
-                tok.client,
-                state.vehicle_id,
-                since=from_micros(state.pass_since) if state.pass_since is not None else None,
-                until=from_micros(state.pass_until),
-                page_size=self.page_size,
-            )
-        except ValueError as exc:  # an invalid vehicle ID: refused before any request
-            raise FetchFailed(exc, 0) from exc
-        if state.cursor is not None:
+        until = state.pass_until
+        for _ in range(2):
             try:
-                paginator = paginator.resume(state.cursor)
+                paginator = state.kind.paginator(
+                    tok.client,
+                    state.vehicle_id,
+                    since=from_micros(state.pass_since) if state.pass_since is not None else None,
+                    until=from_micros(until),
+                    page_size=self.page_size,
+                )
+            except ValueError as exc:  # an invalid vehicle ID: refused before any request
+                raise FetchFailed(exc, 0) from exc
+            if state.cursor is None or until != state.pass_until:
+                return paginator
+            # a cursor saved under another base URL (host name, proxy) moves onto this one;
+            # one that cannot restarts the pass below the last page it delivered
+            cursor = rebase_cursor(state.cursor, paginator._start)
+            if cursor is None:
+                restart = restart_until(state)
+                if restart is not None:
+                    # (not below the pass's since: a record there was on the last page, and
+                    # its boundary keys drop it)
+                    until = restart if state.pass_since is None else max(restart, state.pass_since)
+                    continue
+                cursor = state.cursor  # refused below, as before
+            try:
+                return paginator.resume(cursor)
             except PaginationError as exc:  # a saved cursor of another server
                 raise FetchFailed(exc, 0) from exc
         return paginator

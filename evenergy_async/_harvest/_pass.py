@@ -18,6 +18,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
+from yarl import URL
 
 from .._errors import PaginationError
 from ._types import (
@@ -59,22 +60,45 @@ def pass_window(state: PartitionState | None, bounds: Bounds) -> tuple[int | Non
         if state.watermark >= hi:
             return None  # nothing newer than the watermark was asked for
         start = state.watermark - bounds.overlap_us
-        lo = start if lo is None else max(lo, start)
+        # a since above the watermark does not skip the time in between: what a partition
+        # covered stays one interval (a later, lower since backfills only below it)
+        lo = start if lo is None or lo > state.watermark else max(lo, start)
     if lo is not None and lo > hi:
         return None
     return (lo, hi)
 
 
-def open_pass(state: PartitionState, bounds: Bounds) -> PartitionState | None:
-    """``state`` with a fresh pass opened over :func:`pass_window` (None: nothing to do)."""
-    window = pass_window(state, bounds)
-    if window is None:
+def backfill_window(state: PartitionState | None, bounds: Bounds) -> tuple[int | None, int] | None:
+    """The ``(since, until)`` of the backfill pass this run owes the partition (None: none).
+
+    A partition whose completed passes cover ``[covered_since, watermark]`` and a run asking
+    for an earlier ``since``: ``[since, covered_since)`` (``until`` is inclusive, so one
+    microsecond below: nothing the earlier passes delivered is asked for again). The run's
+    ``until`` does not cap it, so what the partition covered stays one interval.
+    """
+    if state is None or state.watermark is None or state.covered_since is None:
+        return None  # nothing completed yet, or covered from the beginning
+    since = bounds.since_us
+    if since is not None and since >= state.covered_since:
         return None
+    return (since, state.covered_since - 1)
+
+
+def open_pass(state: PartitionState, bounds: Bounds) -> PartitionState | None:
+    """``state`` with a fresh pass opened (None: nothing to do): the backfill of
+    :func:`backfill_window` if the run owes one, else the incremental :func:`pass_window`."""
+    window = backfill_window(state, bounds)
+    backfill = window is not None
+    if window is None:
+        window = pass_window(state, bounds)
+        if window is None:
+            return None
     lo, hi = window
     return attrs.evolve(
         state,
         pass_until=hi,
         pass_since=lo,
+        pass_backfill=backfill,
         cursor=None,
         pass_tail_keys=(),
         boundary_keys=(),
@@ -93,10 +117,13 @@ class PagePass:
     ``watermark - overlap`` (every record up to the watermark was delivered). A fresh pass
     never asks for the latter; a pass that was opened below it (one that another token
     label ran, merged into this partition from an older state file) is held to it.
+    A backfill pass (``state.pass_backfill``) has no such floor; it holds records at or after
+    ``covered_since`` as delivered instead (its ceiling).
     ``boundary_duplicates`` and ``overlap_duplicates`` count the records dropped so far.
     """
 
     __slots__ = (
+        "_ceiling",
         "_floor",
         "_prev_keys",
         "_prev_min",
@@ -128,6 +155,9 @@ class PagePass:
         tail_us = time_key_micros(previous_tail)
         self._tail_span = (min(tail_us), max(tail_us)) if tail_us else None
         self._floor = state.watermark - bounds.overlap_us if state.watermark is not None else None
+        self._ceiling = state.covered_since if state.pass_backfill else None
+        if state.pass_backfill:
+            self._floor = None
         # the previous page's keys (a set, or LazyKeys from the fast path) and the oldest
         # microsecond among its t: keys (None: it has none)
         boundary_keys = frozenset(state.boundary_keys)
@@ -152,10 +182,12 @@ class PagePass:
         dts = page_instants(items)
         span = (to_micros(dts[0]), to_micros(dts[-1])) if dts else None  # newest, oldest
         floor = self._floor
+        ceiling = self._ceiling
         if (
             dts is not None
             and _clear_of(span, self._prev_min, self._tail_span)
             and (floor is None or span is None or span[1] >= floor)
+            and (ceiling is None or span is None or span[0] < ceiling)
         ):
             # The usual page: every record keyed by its URL's instant, strictly newest
             # first, all older than the previous page's and outside the previous run's
@@ -192,7 +224,11 @@ class PagePass:
                         tail_open = False
                     else:
                         tail.append(key)
-                if key in previous_tail or (floor is not None and ts is not None and ts < floor):
+                if (
+                    key in previous_tail
+                    or (floor is not None and ts is not None and ts < floor)
+                    or (ceiling is not None and ts is not None and ts >= ceiling)
+                ):
                     self.overlap_duplicates += 1
                     continue
                 fresh.append(record)
@@ -216,6 +252,8 @@ class PagePass:
                 cursor=next_url,
                 pass_until=state.pass_until,
                 pass_since=state.pass_since,
+                covered_since=state.covered_since,
+                pass_backfill=state.pass_backfill,
                 pass_tail_keys=tuple(tail),
                 pass_tail_open=tail_open,
                 boundary_keys=boundary if isinstance(boundary, tuple) else (),
@@ -230,7 +268,19 @@ class PagePass:
 
 def close_pass(state: PartitionState, watermark: int, tail: tuple[str, ...], records: int) -> PartitionState:
     """``state`` after its pass's last page (``records`` new ones): the pass's watermark and
-    overlap tail, unless an earlier pass already reached further."""
+    overlap tail, unless an earlier pass already reached further; a backfill pass lowers
+    ``covered_since`` to its own since instead."""
+    if state.pass_backfill:
+        return PartitionState(
+            token=state.token,
+            vehicle_id=state.vehicle_id,
+            kind=state.kind,
+            watermark=state.watermark,
+            tail_keys=state.tail_keys,
+            covered_since=state.pass_since,
+            records=state.records + records,
+            passes=state.passes + 1,
+        )
     keep_old = state.watermark is not None and state.watermark > watermark
     return PartitionState(
         token=state.token,
@@ -238,6 +288,8 @@ def close_pass(state: PartitionState, watermark: int, tail: tuple[str, ...], rec
         kind=state.kind,
         watermark=state.watermark if keep_old else watermark,
         tail_keys=state.tail_keys if keep_old else tail,
+        # the first completed pass sets what is covered; later ones continue it
+        covered_since=state.pass_since if state.watermark is None else state.covered_since,
         records=state.records + records,
         passes=state.passes + 1,
     )
@@ -252,3 +304,31 @@ def _clear_of(span: tuple[int, int] | None, prev_min: int | None, tail_span: tup
     if prev_min is not None and newest >= prev_min:
         return False
     return tail_span is None or newest < tail_span[0] or oldest > tail_span[1]
+
+
+def rebase_cursor(cursor: str, start: URL) -> str | None:
+    """A saved next-page URL moved onto the configured API: the pass's list URL ``start``
+    with the cursor's query, when the cursor is that list on another origin or base path.
+
+    The same URL when it is already on ``start``'s origin or relative (``resume`` takes it as
+    it is); None when it is on another origin and its path is not the list's (its page cannot
+    be named on the configured API: the pass restarts below what it delivered, see
+    :func:`restart_until`). Credentials only ever go to ``start``'s origin.
+    """
+    url = URL(cursor, encoded=True)
+    if not url.is_absolute():
+        return cursor
+    tail = start.parts[-3:]  # ("vehicles", <vehicle id>, "<kind>_logs")
+    if url.parts[-3:] != tail:
+        return cursor if url.origin() == start.origin() else None
+    base = str(start.with_query(None).with_fragment(None))
+    query = url.raw_query_string
+    return f"{base}?{query}" if query else base
+
+
+def restart_until(state: PartitionState) -> int | None:
+    """The ``until`` of a pass restarted without its cursor: one microsecond below the oldest
+    record of the last page it delivered (pages come newest first, so everything at or above
+    it was delivered); None when that page had no timestamped record."""
+    oldest = min(time_key_micros(state.boundary_keys), default=None)
+    return oldest - 1 if oldest is not None else None

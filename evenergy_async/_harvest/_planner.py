@@ -33,7 +33,7 @@ import attrs
 
 from .._errors import APIUnreachableError
 from ._budget import Parked
-from ._pass import Bounds, pass_window
+from ._pass import Bounds, backfill_window, pass_window
 from ._types import LogKind, from_micros, record_time
 
 if TYPE_CHECKING:
@@ -283,7 +283,8 @@ async def _window(state: StateStore, bounds: Bounds, vid: str, kind: LogKind) ->
     saved = await state.load(vid, kind)
     if saved is not None and saved.pass_until is not None:
         return (saved.pass_since, saved.pass_until)
-    return pass_window(saved, bounds)
+    backfill = backfill_window(saved, bounds)  # a run that owes a backfill starts with it
+    return backfill if backfill is not None else pass_window(saved, bounds)
 
 
 def _paginator(lane: Lane, kind: LogKind, vid: str, lo: int | None, hi: int, page_size: int) -> Paginator[Any]:

@@ -1,7 +1,7 @@
 """PostgreSQL as the home of both the harvested records and the harvest state (asyncpg, optional).
 
 Install with ``pip install 'evenergy_async[postgres]'``; asyncpg is imported only when a store
-or sink is opened. Schema (version 1) in ``<schema>`` (default ``evenergy``)::
+or sink is opened. Schema (version 2) in ``<schema>`` (default ``evenergy``)::
 
     schema_version (version integer PRIMARY KEY, applied_at timestamptz)
     status_logs, location_logs, command_logs, error_logs (
@@ -17,7 +17,10 @@ or sink is opened. Schema (version 1) in ``<schema>`` (default ``evenergy``)::
     partitions (vehicle_id text, kind text, token text, watermark bigint, tail_keys text[],
         cursor text, pass_until bigint, pass_since bigint, pass_tail_keys text[],
         pass_tail_open boolean, boundary_keys text[], records bigint, passes bigint,
-        updated_at timestamptz, PRIMARY KEY (vehicle_id, kind))
+        updated_at timestamptz,
+        covered_since bigint,                 -- version 2; NULL: from the beginning
+        pass_backfill boolean,                -- version 2; the running pass is a backfill
+        PRIMARY KEY (vehicle_id, kind))
     sink_checkpoints (sink_id text PRIMARY KEY, checkpoint text, updated_at timestamptz)
 
 Exactly once by construction: a :class:`PostgresSink` whose state store is a
@@ -50,7 +53,7 @@ __all__ = ["DatabaseError", "PostgresSink", "PostgresStateStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SCHEMA = "evenergy"
 UNTIMED_TABLE = "untimed_logs"
 
@@ -163,6 +166,12 @@ def _migrations(s: str) -> dict[int, tuple[str, ...]]:
                 checkpoint text NOT NULL,
                 updated_at timestamptz NOT NULL DEFAULT now()
             )""",
+        ),
+        # what a partition's completed passes covered (a lower since backfills below it);
+        # rows of version 1 count as covered from the beginning (NULL), as in the SQLite store
+        2: (
+            f"ALTER TABLE {s}.partitions ADD COLUMN covered_since bigint, "
+            "ADD COLUMN pass_backfill boolean NOT NULL DEFAULT false",
         ),
     }
 
@@ -291,19 +300,20 @@ async def ensure_schema(conn: Any, schema: str) -> None:
 
 _STATE_COLUMNS = (
     "vehicle_id, kind, token, watermark, tail_keys, cursor, pass_until, pass_since, "
-    "pass_tail_keys, pass_tail_open, boundary_keys, records, passes"
+    "pass_tail_keys, pass_tail_open, boundary_keys, records, passes, covered_since, pass_backfill"
 )
 
 
 def _upsert_state_sql(q: str) -> str:
     return f"""
 INSERT INTO {q}.partitions ({_STATE_COLUMNS}, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
 ON CONFLICT (vehicle_id, kind) DO UPDATE SET
     token = excluded.token, watermark = excluded.watermark, tail_keys = excluded.tail_keys,
     cursor = excluded.cursor, pass_until = excluded.pass_until, pass_since = excluded.pass_since,
     pass_tail_keys = excluded.pass_tail_keys, pass_tail_open = excluded.pass_tail_open,
     boundary_keys = excluded.boundary_keys, records = excluded.records, passes = excluded.passes,
+    covered_since = excluded.covered_since, pass_backfill = excluded.pass_backfill,
     updated_at = excluded.updated_at
 """
 
@@ -327,6 +337,8 @@ def _state_rows(states: Iterable[PartitionState]) -> list[tuple[Any, ...]]:
             list(s.boundary_keys),
             s.records,
             s.passes,
+            s.covered_since,
+            s.pass_backfill,
         )
         for s in latest.values()
     ]
@@ -347,6 +359,8 @@ def _row_to_state(row: Any) -> PartitionState:
         boundary_keys=tuple(row["boundary_keys"]),
         records=row["records"],
         passes=row["passes"],
+        covered_since=row["covered_since"],
+        pass_backfill=row["pass_backfill"],
     )
 
 

@@ -10,6 +10,7 @@ after it (records whose state commit never happened: they will be fetched again)
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -36,11 +37,24 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 
 __all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError", "TransactionalSink"]
 
+LOCK_FILE = ".evenergy-harvest.lock"
+"""The file in a JSONL output directory that a :class:`JsonlSink` holds locked while open."""
+
 T = TypeVar("T")
 
 
 class SinkError(Exception):
     """The sink's files do not match the state (e.g. shorter than the committed checkpoint)."""
+
+
+class OutputInUseError(SinkError):
+    """Another sink (another process) has the output directory open: two harvests appending
+    to the same files would each deliver every record."""
+
+
+class UnknownOutputError(SinkError):
+    """The output already holds records, and the state has no checkpoint for it: the state
+    that wrote them is another one (or was deleted). Appending would deliver them again."""
 
 
 @runtime_checkable
@@ -118,15 +132,25 @@ class JsonlSink:
     Each line is one record in wire form with ``vehicle_id`` added. ``commit`` flushes and
     fsyncs the files and returns their lengths; ``recover`` truncates every file back to the
     committed length (which also drops a partial last line left by a crash). Without any
-    checkpoint (a new state), existing files are kept and only a partial last line is cut.
+    checkpoint (the state knows nothing of this sink), files that already hold records are
+    refused with :class:`UnknownOutputError`: they came from another state (or one deleted
+    since), and appending would write every record again. ``adopt_existing=True`` appends
+    to them anyway (only a partial last line is cut); their records may then come twice.
     ``write`` serializes on the loop and buffers; file work (append, fsync) runs on one
     dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, fsync: bool = True, buffer_bytes: int = 4 * 1024 * 1024
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        buffer_bytes: int = 4 * 1024 * 1024,
+        adopt_existing: bool = False,
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
+        self._adopt_existing = adopt_existing
+        self._lock_fd: int | None = None
         self._fsync = fsync
         self._buffer_bytes = buffer_bytes
         self._pending: dict[str, list[bytes]] = {}
@@ -152,10 +176,33 @@ class JsonlSink:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._thread.start(lambda: os.makedirs(self.directory, 0o777, True))
+        await self._thread.start(self._open_sync)
 
     async def close(self) -> None:
-        await self._thread.stop(self._close_sync)
+        await self._thread.stop(self._close_and_unlock)
+
+    def _open_sync(self) -> None:
+        os.makedirs(self.directory, 0o777, True)
+        # one writer per directory: an advisory lock held while open (released by the kernel
+        # when the process dies, so a killed run never leaves the output locked)
+        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputInUseError(
+                f"{self.directory} is in use by another harvest: wait for it to finish, or use another output"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _close_and_unlock(self) -> None:
+        self._close_sync()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     async def __aenter__(self) -> JsonlSink:
         await self.open()
@@ -193,7 +240,7 @@ class JsonlSink:
         self._sizes.clear()
         self._dirty.clear()
         os.makedirs(self.directory, exist_ok=True)
-        changed = False
+        cuts: list[tuple[str, str, int, int]] = []  # every file checked before any is cut
         for kind in LogKind:
             name = kind.filename
             path = os.path.join(self.directory, name)
@@ -202,21 +249,33 @@ class JsonlSink:
             except FileNotFoundError:
                 actual = None
             if sizes is None:
-                # no checkpoint yet: keep what is there, minus a partial last line
+                # no checkpoint yet: nothing but a partial last line may be there
                 if actual is None:
                     continue
                 target = _complete_length(path, actual)
+                if target and not self._adopt_existing:
+                    raise UnknownOutputError(
+                        f"{path} holds records that the state has no record of: use the state that "
+                        "wrote them, or a new output directory"
+                    )
             else:
                 target = sizes.get(name, 0)
                 if actual is None:
                     if target:
-                        raise SinkError(f"{path} is missing but the state says {target} bytes were committed")
+                        raise SinkError(
+                            f"{path} is missing, but the state says {target} bytes of records were committed "
+                            "to it: restore the file, or start a new output directory with a new state"
+                        )
                     continue
                 if actual < target:
                     raise SinkError(
                         f"{path} has {actual} bytes but the state says {target} were committed: "
-                        "the file was changed outside the harvester"
+                        "the file was changed outside the harvester; restore it, or start a new output "
+                        "directory with a new state"
                     )
+            cuts.append((name, path, actual, target))
+        changed = False
+        for name, path, actual, target in cuts:
             if actual != target:
                 with open(path, "r+b") as fh:
                     fh.truncate(target)

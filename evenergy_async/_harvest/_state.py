@@ -1,6 +1,6 @@
 """Where the harvester keeps its progress: the ``StateStore`` protocol and two stores.
 
-Schema of :class:`SQLiteStateStore` (version 2)::
+Schema of :class:`SQLiteStateStore` (version 3)::
 
     CREATE TABLE partitions (
         vehicle_id TEXT NOT NULL, kind TEXT NOT NULL,
@@ -11,6 +11,8 @@ Schema of :class:`SQLiteStateStore` (version 2)::
         pass_until INTEGER, pass_since INTEGER,
         pass_tail_keys TEXT NOT NULL, pass_tail_open INTEGER NOT NULL, boundary_keys TEXT NOT NULL,
         records INTEGER NOT NULL, passes INTEGER NOT NULL, updated_at TEXT NOT NULL,
+        covered_since INTEGER,      -- µs: lower bound of the completed passes (NULL: the beginning)
+        pass_backfill INTEGER NOT NULL, -- 1: the running pass is a backfill below covered_since
         PRIMARY KEY (vehicle_id, kind))
     CREATE TABLE sink_checkpoints (sink_id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,
                                    updated_at TEXT NOT NULL)
@@ -19,7 +21,10 @@ Schema of :class:`SQLiteStateStore` (version 2)::
 Version 1 keyed partitions by (token label, vehicle_id, kind), so reordering or renaming
 tokens re-harvested everything; opening a version 1 file migrates it in one transaction,
 merging the rows of a (vehicle, kind) that several labels harvested
-(:func:`merge_partition_states`).
+(:func:`merge_partition_states`). Version 2 had no ``covered_since``/``pass_backfill``:
+opening it adds them (NULL and 0), so its partitions count as covered from the beginning --
+the reading under which nothing is delivered twice (version 2 never went below a watermark
+either); a run with a ``since`` earlier than those files' first runs does not backfill them.
 
 Every :meth:`~StateStore.commit` is one SQLite transaction (WAL journal) that upserts only the
 partitions it is given plus the sink's checkpoint, so a kill at any instant leaves either the
@@ -44,7 +49,7 @@ __all__ = ["MemoryStateStore", "SQLiteStateStore", "StateStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @runtime_checkable
@@ -135,6 +140,8 @@ _DDL = (
         records INTEGER NOT NULL DEFAULT 0,
         passes INTEGER NOT NULL DEFAULT 0,
         updated_at TEXT NOT NULL,
+        covered_since INTEGER,
+        pass_backfill INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (vehicle_id, kind)
     )""",
     """CREATE TABLE IF NOT EXISTS sink_checkpoints (
@@ -145,19 +152,21 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-_COLUMNS = (
+_V2_COLUMNS = (
     "token, vehicle_id, kind, watermark, tail_keys, cursor, pass_until, pass_since, "
     "pass_tail_keys, pass_tail_open, boundary_keys, records, passes"
 )
+_COLUMNS = _V2_COLUMNS + ", covered_since, pass_backfill"
 
 _UPSERT = f"""
-INSERT INTO partitions ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO partitions ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (vehicle_id, kind) DO UPDATE SET
     token = excluded.token, watermark = excluded.watermark, tail_keys = excluded.tail_keys, cursor = excluded.cursor,
     pass_until = excluded.pass_until, pass_since = excluded.pass_since,
     pass_tail_keys = excluded.pass_tail_keys, pass_tail_open = excluded.pass_tail_open,
     boundary_keys = excluded.boundary_keys,
-    records = excluded.records, passes = excluded.passes, updated_at = excluded.updated_at
+    records = excluded.records, passes = excluded.passes, updated_at = excluded.updated_at,
+    covered_since = excluded.covered_since, pass_backfill = excluded.pass_backfill
 """
 
 _UPSERT_SINK = """
@@ -181,6 +190,8 @@ def _row_to_state(row: Sequence[Any]) -> PartitionState:
         boundary_keys=tuple(json.loads(row[10])),
         records=row[11],
         passes=row[12],
+        covered_since=row[13] if len(row) > 13 else None,
+        pass_backfill=bool(row[14]) if len(row) > 14 else False,
     )
 
 
@@ -199,6 +210,8 @@ def _state_to_row(state: PartitionState, now: str) -> tuple[Any, ...]:
         json.dumps(list(state.boundary_keys)),
         state.records,
         state.passes,
+        state.covered_since,
+        int(state.pass_backfill),
         now,
     )
 
@@ -256,6 +269,8 @@ class SQLiteStateStore:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif row[0] == "1":
                 _migrate_v1(conn)
+            elif row[0] == "2":
+                _migrate_v2(conn)
             elif int(row[0]) != SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
                 raise ValueError(f"{self.path}: state schema version {row[0]}, expected {SCHEMA_VERSION}")
@@ -399,7 +414,7 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE partitions RENAME TO partitions_v1")
     conn.execute(_DDL[0])
     now = datetime.now(UTC).isoformat()
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM partitions_v1 ORDER BY vehicle_id, kind, token")
+    rows = conn.execute(f"SELECT {_V2_COLUMNS} FROM partitions_v1 ORDER BY vehicle_id, kind, token")
     group: list[PartitionState] = []
     out: list[tuple[Any, ...]] = []
     for row in rows:
@@ -415,4 +430,12 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         out.append(_state_to_row(merge_partition_states(group), now))
     conn.executemany(_UPSERT, out)
     conn.execute("DROP TABLE partitions_v1")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Add version 3's columns, inside the open transaction: NULL ``covered_since`` (from the
+    beginning: see the module doc) and no backfill running."""
+    conn.execute("ALTER TABLE partitions ADD COLUMN covered_since INTEGER")
+    conn.execute("ALTER TABLE partitions ADD COLUMN pass_backfill INTEGER NOT NULL DEFAULT 0")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -292,6 +292,13 @@ class PartitionState:
     ``pass_tail_keys`` the overlap keys collected so far (``pass_tail_open`` until a record
     older than the overlap was seen) and ``boundary_keys`` the keys of the last delivered
     page (a record repeated at a page boundary is dropped).
+
+    ``covered_since`` (meaningful once ``watermark`` is set) is the lower bound of what the
+    completed passes delivered: every record in ``[covered_since, watermark]`` that the server
+    listed then; None means from the beginning (also what a state written before this field
+    existed is taken to mean). A run whose ``since`` is earlier first runs a *backfill* pass
+    (``pass_backfill``) over ``[since, covered_since)``, which lowers ``covered_since`` when it
+    completes and leaves the watermark and tail alone.
     """
 
     token: str
@@ -307,6 +314,8 @@ class PartitionState:
     boundary_keys: tuple[str, ...] = ()
     records: int = 0
     passes: int = 0
+    covered_since: int | None = None
+    pass_backfill: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Environment: ``HARVEST_BASE_URL``, ``HARVEST_TOKENS`` (comma-separated), the sink --
 ``HARVEST_OUT`` and ``HARVEST_STATE`` (JSONL files, SQLite state) or ``HARVEST_DSN`` and
-``HARVEST_SCHEMA`` (PostgreSQL tables and state, one transaction) -- and
+``HARVEST_SCHEMA`` (PostgreSQL tables and state, one transaction), ``HARVEST_SINCE`` (ISO, may be
+empty) -- and
 ``HARVEST_KILL_AT`` = ``<point>:<n>`` with point one of
 ``fetch`` (the n-th HTTP response's headers have arrived, its body not yet read),
 ``write`` (JSONL: the n-th sink write, half of its bytes on disk; PostgreSQL: the n-th
@@ -21,6 +22,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -88,6 +90,7 @@ async def on_request_end(session: Any, ctx: Any, params: Any) -> None:
 async def main() -> int:
     base_url = os.environ["HARVEST_BASE_URL"]
     tokens = os.environ["HARVEST_TOKENS"].split(",")
+    since = datetime.fromisoformat(os.environ["HARVEST_SINCE"]) if os.environ.get("HARVEST_SINCE") else None
     trace = aiohttp.TraceConfig()
     trace.on_request_end.append(on_request_end)
     async with aiohttp.ClientSession(trace_configs=[trace]) as session:
@@ -107,7 +110,9 @@ async def main() -> int:
         async with (
             state,
             sink,
-            Harvester(clients, kinds=tuple(LogKind), state=state, page_size=6, concurrency=6, commit_batches=3) as h,
+            Harvester(
+                clients, kinds=tuple(LogKind), since=since, state=state, page_size=6, concurrency=6, commit_batches=3
+            ) as h,
         ):
             report = await h.run(sink)
     print(report.summary())

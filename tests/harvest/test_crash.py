@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ def sim_config() -> SimulatorConfig:
     return SimulatorConfig(seed=21, users=2, vehicles=8, logs_per_kind=20)
 
 
-async def run_child(sim: Simulator, target: Target, kill_at: str) -> tuple[int, str]:
+async def run_child(sim: Simulator, target: Target, kill_at: str, *, since: datetime | None = None) -> tuple[int, str]:
     env = {
+        "HARVEST_SINCE": since.isoformat() if since is not None else "",
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HARVEST_BASE_URL": str(sim.base_url),

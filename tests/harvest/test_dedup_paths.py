@@ -309,5 +309,5 @@ def test_partition_state_fields_are_the_ones_the_pass_sets() -> None:
     # page): a new field must be carried there too, then added here.
     assert [a.name for a in attrs.fields(PartitionState)] == [
         "token", "vehicle_id", "kind", "watermark", "tail_keys", "cursor", "pass_until", "pass_since",
-        "pass_tail_keys", "pass_tail_open", "boundary_keys", "records", "passes",
+        "pass_tail_keys", "pass_tail_open", "boundary_keys", "records", "passes", "covered_since", "pass_backfill",
     ]

@@ -87,7 +87,7 @@ async def test_schema_tables_keys_and_version(pg_server: PgServer, pg_schema: st
         "sink_checkpoints",
         "schema_version",
     }
-    assert pg_server.psql(f"SELECT version FROM {pg_schema}.schema_version").split() == ["1"]
+    assert pg_server.psql(f"SELECT version FROM {pg_schema}.schema_version ORDER BY 1").split() == ["1", "2"]
 
 
 async def test_concurrent_first_use_creates_the_schema_once(pg_server: PgServer, pg_schema: str) -> None:
@@ -95,7 +95,7 @@ async def test_concurrent_first_use_creates_the_schema_once(pg_server: PgServer,
     await asyncio.gather(*(s.open() for s in stores))
     for s in stores:
         await s.close()
-    assert pg_server.psql(f"SELECT count(*) FROM {pg_schema}.schema_version").strip() == "1"
+    assert pg_server.psql(f"SELECT count(*) FROM {pg_schema}.schema_version").strip() == "2"
 
 
 @pytest.mark.parametrize("method", ["copy", "unnest"])
@@ -137,8 +137,8 @@ async def test_schemas_are_separate_and_a_newer_version_is_refused(pg_server: Pg
         assert (await a.counts())["status_logs"] == (1, 1)
         assert (await b.counts())["status_logs"] == (0, 0)
         assert not a.shares_transaction(PostgresStateStore(pg_server.dsn, schema=other))
-    pg_server.psql(f"INSERT INTO {pg_schema}.schema_version (version) VALUES (2)")
-    with pytest.raises(DatabaseError, match="version 2, newer"):
+    pg_server.psql(f"INSERT INTO {pg_schema}.schema_version (version) VALUES (3)")
+    with pytest.raises(DatabaseError, match="version 3, newer"):
         async with PostgresStateStore(pg_server.dsn, schema=pg_schema):
             pass
 

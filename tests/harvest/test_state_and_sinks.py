@@ -22,6 +22,7 @@ from evenergy_async._harvest import (
     StateStore,
     shard_of,
 )
+from evenergy_async._harvest._sinks import OutputInUseError, UnknownOutputError
 from evenergy_async._harvest._types import record_key, record_time, to_micros
 
 VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
@@ -199,12 +200,23 @@ async def test_jsonl_sink_recover_truncates_to_the_checkpoint(tmp_path: Path) ->
     assert json.loads(again or "")["files"]["status_logs.jsonl"] == (tmp_path / "status_logs.jsonl").stat().st_size
 
 
-async def test_jsonl_sink_without_checkpoint_only_cuts_a_partial_line(tmp_path: Path) -> None:
+async def test_jsonl_sink_without_checkpoint_refuses_records_or_only_cuts_a_partial_line(tmp_path: Path) -> None:
     (tmp_path / "location_logs.jsonl").write_bytes(b'{"a": 1}\n{"b": 2}\n{"c"')
     (tmp_path / "command_logs.jsonl").write_bytes(b'{"no newline at all"')
     async with JsonlSink(tmp_path) as sink:
+        # records the state knows nothing of: appending would write them again
+        with pytest.raises(UnknownOutputError, match=r"location_logs\.jsonl holds records that the state has no record"):
+            await sink.recover(None)
+    assert (tmp_path / "location_logs.jsonl").read_bytes() == b'{"a": 1}\n{"b": 2}\n{"c"'  # nothing cut
+    assert (tmp_path / "command_logs.jsonl").read_bytes() == b'{"no newline at all"'
+    async with JsonlSink(tmp_path, adopt_existing=True) as sink:
         await sink.recover(None)
     assert (tmp_path / "location_logs.jsonl").read_bytes() == b'{"a": 1}\n{"b": 2}\n'
+    assert (tmp_path / "command_logs.jsonl").read_bytes() == b""
+    (tmp_path / "location_logs.jsonl").unlink()
+    (tmp_path / "command_logs.jsonl").write_bytes(b'{"only a partial line"')
+    async with JsonlSink(tmp_path) as sink:
+        await sink.recover(None)  # a partial line is no record: cut
     assert (tmp_path / "command_logs.jsonl").read_bytes() == b""
 
 
@@ -245,3 +257,16 @@ async def test_memory_sink_rolls_back_uncommitted() -> None:
     await sink.write(batch(LogKind.STATUS, 5))
     await sink.recover(checkpoint)
     assert len(sink.records) == 2
+
+
+async def test_a_jsonl_output_has_one_writer_at_a_time(tmp_path: Path) -> None:
+    # two harvests appending to the same files would each deliver every record
+    async with JsonlSink(tmp_path) as first:
+        await first.recover(None)
+        second = JsonlSink(tmp_path)
+        with pytest.raises(OutputInUseError, match="in use by another harvest"):
+            await second.open()
+        with pytest.raises(OutputInUseError):
+            await second.recover(None)  # opens on first use: refused the same way
+    async with JsonlSink(tmp_path) as again:  # closed: free again
+        await again.recover(None)

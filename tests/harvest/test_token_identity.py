@@ -139,7 +139,7 @@ class Crashing(JsonlSink):
     """A JSONL sink that fails (as a kill would stop it) at its ``after``-th write."""
 
     def __init__(self, directory: Path, after: int) -> None:
-        super().__init__(directory)
+        super().__init__(directory, adopt_existing=True)
         self.after = after
 
     async def write(self, batch: HarvestBatch) -> None:
@@ -167,7 +167,8 @@ async def harvest_as_v1(
             commit_batches=1,
             state=store,
         ) as harvester:
-            sink = JsonlSink(out) if crash_after is None else Crashing(out, crash_after)
+            # version 1 appended to an output its (empty) state did not know: adopt_existing
+            sink = JsonlSink(out, adopt_existing=True) if crash_after is None else Crashing(out, crash_after)
             try:
                 await harvester.run(sink)
             except RuntimeError:
@@ -226,7 +227,7 @@ async def test_a_state_file_keyed_by_label_migrates_without_new_duplicates(
                 await c.close()
     assert not report.failures
     conn = sqlite3.connect(state_path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
     conn.close()
     after = union(out)
     for kind, keys in expected(sim).items():
