@@ -487,6 +487,15 @@ def test_what_users_vary_between_runs_keeps_every_record_once_or_stops_with_code
     assert gone.code == 6 and "has no record of" in gone.err, gone.err
     (tmp_path / "moved.sqlite").rename(state)
 
+    # the output moved (or mounted elsewhere) together with its state: still recognised
+    moved = tmp_path / "elsewhere"
+    out.rename(moved)
+    again = run_cli(["harvest", "--out", str(moved), "--quiet", "--base-url", server.base_url,
+                     "--kinds", "status"], env)  # fmt: skip
+    assert again.code == 0, again.err
+    assert len(_lines(moved / "status_logs.jsonl")) == len(rows)
+    moved.rename(out)
+
     # an output file deleted: one line naming it, code 6
     (out / "status_logs.jsonl").unlink()
     missing = harvest()

@@ -10,9 +10,11 @@ after it (records whose state commit never happened: they will be fetched again)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -38,6 +40,7 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 __all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError", "TransactionalSink"]
 
 LOCK_FILE = ".evenergy-harvest.lock"
+ID_FILE = ".evenergy-sink-id"  # the output's identity in the state: travels with the directory
 """The file in a JSONL output directory that a :class:`JsonlSink` holds locked while open."""
 
 T = TypeVar("T")
@@ -149,6 +152,7 @@ class JsonlSink:
         adopt_existing: bool = False,
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
+        self._id: str | None = None
         self._adopt_existing = adopt_existing
         self._lock_fd: int | None = None
         self._fsync = fsync
@@ -168,7 +172,13 @@ class JsonlSink:
 
     @property
     def sink_id(self) -> str:
-        return f"jsonl:{self.directory}"
+        """The output's identity, under which the state keeps its checkpoint: read from the
+        directory's ``.evenergy-sink-id`` (made on first use), so that a directory moved or
+        mounted elsewhere together with its state is still recognised. A directory written
+        before that file existed keeps its old identity, ``jsonl:<absolute path>``."""
+        if self._id is None:
+            self._id = _sink_identity(self.directory)
+        return self._id
 
     def path(self, kind: LogKind | str) -> str:
         return os.path.join(self.directory, LogKind(kind).filename)
@@ -378,3 +388,35 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _sink_identity(directory: str) -> str:
+    """Read (or make, durably) a JSONL output directory's identity file."""
+    path = os.path.join(directory, ID_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            ident = fh.read().strip()
+        if ident:
+            return ident
+    except FileNotFoundError:
+        pass
+    os.makedirs(directory, 0o777, True)
+    legacy = any(os.path.exists(os.path.join(directory, kind.filename)) for kind in LogKind)
+    # records written before identity files existed are known to their state by the path
+    ident = f"jsonl:{directory}" if legacy else f"jsonl:{uuid.uuid4()}"
+    tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(ident + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # complete, and only if absent: a concurrent maker's identity wins
+        except FileExistsError:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().strip() or ident
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(directory)
+    return ident

@@ -270,3 +270,18 @@ async def test_a_jsonl_output_has_one_writer_at_a_time(tmp_path: Path) -> None:
             await second.recover(None)  # opens on first use: refused the same way
     async with JsonlSink(tmp_path) as again:  # closed: free again
         await again.recover(None)
+
+
+def test_jsonl_sink_identity_travels_with_its_directory(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    ident = JsonlSink(fresh).sink_id
+    assert ident.startswith("jsonl:") and str(fresh) not in ident  # not the path: a moved output stays known
+    assert JsonlSink(fresh).sink_id == ident  # kept in the directory
+    fresh.rename(tmp_path / "moved")
+    assert JsonlSink(tmp_path / "moved").sink_id == ident
+    # an output written before identity files existed keeps the identity its state knows it by
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "status_logs.jsonl").write_bytes(b'{"a": 1}\n')
+    assert JsonlSink(legacy).sink_id == f"jsonl:{legacy}"
+    assert JsonlSink(legacy).sink_id == f"jsonl:{legacy}"
