@@ -978,20 +978,18 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             _say(f"simulator: {sim.base_url}, {args.vehicles} vehicles, {args.users} users", prefix=False)
             _say(f"harvesting {args.logs} {','.join(k.value for k in args.kinds)} logs per vehicle", prefix=False)
             _say(f"into {out}", prefix=False)
-        clients = {
-            f"user{i}": await stack.enter_async_context(
-                EvEnergyClient(
-                    sim.user_token(i),
-                    base_url=sim.base_url,
-                    max_connections=max(args.concurrency, 10),
-                    **_cli_observe.of(args).client_kwargs,
-                )
+        # one client's pool carries every user's token, as a harvest of a fleet does
+        client = await stack.enter_async_context(
+            EvEnergyClient(
+                base_url=sim.base_url,
+                max_connections=max(args.concurrency, 10),
+                **_cli_observe.of(args).client_kwargs,
             )
-            for i in range(args.users)
-        }
+        )
         t0 = time.perf_counter()
         async with Harvester(
-            clients,
+            client,
+            credentials={f"user{i}": sim.user_token(i) for i in range(args.users)},
             kinds=args.kinds,
             since=args.since,
             until=args.until,
