@@ -6,7 +6,7 @@ Each size gets its own server process; the harvester runs in its own subprocess 
 ``jsonl`` mode) and reports ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, its peak resident
 set, at the end; the JSONL files are counted line by line against the expected records.
 Streaming means the peak should not grow with the number of records: the target is the peak
-at 10 N within 15% of the peak at N.
+at 10 N within 5% of the peak at N.
 """
 
 from __future__ import annotations

@@ -87,8 +87,13 @@ async def run_pool(
     return tally
 
 
-def main(harvest: Callable[[Job], Awaitable[Tally]], setup: Callable[[Job], object] | None = None) -> None:
-    """Read the job, run ``setup`` (imports; not timed), run the harvest once, print the result.
+def main(
+    harvest: Callable[[Job], Awaitable[Tally]],
+    setup: Callable[[Job], object] | None = None,
+    after: Callable[[Job, dict[str, Any]], object] | None = None,
+) -> None:
+    """Read the job, run ``setup`` (imports; not timed), run the harvest once, run ``after``
+    (checks on the output; not timed, may add to the result), print the result.
 
     ``BENCH_PROFILE=path`` in the environment runs the harvest under cProfile (CPU-time clock)
     and dumps the stats there.
@@ -127,5 +132,7 @@ def main(harvest: Callable[[Job], Awaitable[Tally]], setup: Callable[[Job], obje
         "maxrss_before_kb": rss0,  # peak after imports and setup, before the harvest
         **tally.extra,
     }
+    if after is not None:
+        after(job, out)
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()

@@ -4,7 +4,11 @@
 * ``harvester`` (default): the ``Harvester`` streaming ``HarvestBatch``es of typed records;
 * ``paginators``: the plain client, ``client.status_logs.list(vid).pages()`` per partition
   in the same worker pool as peers 1-4;
-* ``jsonl``: the harvester's ``run()`` into a ``JsonlSink`` (``extra.out_dir``), for memory.py.
+* ``jsonl``: the harvester's ``run()`` into a ``JsonlSink`` with an SQLite state file, what
+  the CLI does (durable, exactly once: every commit fsyncs the files, then commits the state).
+  ``extra.out_dir`` (memory.py) keeps the output there; without it the peer writes to a
+  temporary directory, checks the JSONL line count against the records after the timed run,
+  and removes it.
 
 The harvester gets the vehicle IDs (no listing), the three kinds, ``concurrency`` and
 ``per_token_concurrency`` both C (one token), and a fixed ``until`` (the simulator's end):
@@ -17,8 +21,12 @@ not installed), to show what the stdlib fallback costs.
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from _common import Job, Tally, main, run_pool
@@ -30,6 +38,8 @@ JsonlSink: Any = None
 
 def setup(job: Job) -> None:
     global ev, Harvester, JsonlSink
+    if job.extra.get("mode") == "jsonl" and not job.extra.get("out_dir"):
+        job.extra["_tmp_dir"] = tempfile.mkdtemp(prefix="evbench-jsonl-")
     if job.extra.get("no_orjson"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
     ev = importlib.import_module("evenergy_async")
@@ -58,7 +68,7 @@ async def paginators(job: Job) -> Tally:
         return await run_pool(job.partitions(), job.concurrency, one)
 
 
-def harvester_for(job: Job, client: Any) -> Any:
+def harvester_for(job: Job, client: Any, **kwargs: Any) -> Any:
     return Harvester(
         client,
         vehicles=job.vehicle_ids,
@@ -67,6 +77,7 @@ def harvester_for(job: Job, client: Any) -> Any:
         page_size=job.page_size,
         concurrency=job.concurrency,
         per_token_concurrency=job.concurrency,  # one token here: the same limit C as the other peers
+        **kwargs,
     )
 
 
@@ -90,14 +101,38 @@ async def harvester(job: Job) -> Tally:
 
 
 async def jsonl(job: Job) -> Tally:
-    """The harvester streaming into a JsonlSink (the memory benchmark)."""
+    """The harvester's ``run()`` into a JsonlSink with an SQLite state file (the CLI's path)."""
     tally = Tally()
-    async with client_for(job) as client, harvester_for(job, client) as h:
-        report = await h.run(JsonlSink(job.extra["out_dir"]))
+    out_dir = job.extra.get("out_dir") or job.extra["_tmp_dir"]
+    state = os.path.join(out_dir, "harvest-state.sqlite")
+    async with client_for(job) as client, harvester_for(job, client, state=state) as h:
+        report = await h.run(JsonlSink(out_dir))
         tally.records = report.records_total
         tally.requests = report.requests
         tally.extra = report_extra(report)
     return tally
+
+
+def count_lines(directory: str) -> int:
+    total = 0
+    for path in Path(directory).glob("*.jsonl"):
+        with path.open("rb") as fh:
+            total += sum(chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""))
+    return total
+
+
+def check_jsonl(job: Job, result: dict[str, Any]) -> None:
+    """After the timed run: the files hold exactly the records reported (then the temp dir goes)."""
+    tmp = job.extra.get("_tmp_dir")
+    if tmp is None:
+        return
+    try:
+        lines = count_lines(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if lines != result["records"]:
+        raise SystemExit(f"JSONL files hold {lines} lines, the harvest reported {result['records']} records")
+    result["jsonl_lines"] = lines
 
 
 async def harvest(job: Job) -> Tally:
@@ -110,4 +145,4 @@ async def harvest(job: Job) -> Tally:
 
 
 if __name__ == "__main__":
-    main(harvest, setup=setup)
+    main(harvest, setup=setup, after=check_jsonl)
