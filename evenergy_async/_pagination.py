@@ -128,6 +128,10 @@ class Paginator(Generic[T]):
         url = self._check_origin(next_url, self._start)
         return type(self)(self._client, url, self._structure, auth=self._auth, route=self._route)
 
+    def _with_structure(self, structure: Callable[[Any], list[Any]]) -> Paginator[Any]:
+        """The same list, its items made by ``structure`` from the parsed page (e.g. raw dicts)."""
+        return type(self)(self._client, self._start, structure, auth=self._auth, route=self._route)
+
     def pages(self) -> AsyncGenerator[Page[T], None]:
         """Every page from the start, in order; raises ``PaginationError`` on a loop.
 

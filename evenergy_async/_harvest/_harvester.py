@@ -45,6 +45,7 @@ from ._types import (
     HarvestBatch,
     LogKind,
     PartitionState,
+    RecordFormat,
     from_micros,
     to_micros,
 )
@@ -314,6 +315,7 @@ class Harvester:
         self._started = False
         self._finished = False
         self._mode: str | None = None
+        self._record_format: RecordFormat = "typed"  # what run()'s sink declares
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.queue_size)
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -439,6 +441,11 @@ class Harvester:
         if not isinstance(sink, Sink):
             owned = JsonlSink(sink)
             sink = owned
+        record_format = getattr(sink, "record_format", "typed")
+        if record_format == "wire":
+            self._record_format = "wire"
+        elif record_format != "typed":
+            raise ValueError(f"{sink!r}: record_format must be 'typed' or 'wire', not {record_format!r}")
         try:
             checkpoint = await self._state.sink_checkpoint(sink.sink_id)
             await sink.recover(checkpoint)
@@ -944,6 +951,7 @@ class Harvester:
                     page_url=page.url,
                     last=last,
                     state=state,
+                    record_format=self._record_format,
                 )
             )
             if last:
@@ -963,6 +971,7 @@ class Harvester:
                     since=from_micros(state.pass_since) if state.pass_since is not None else None,
                     until=from_micros(until),
                     page_size=self.page_size,
+                    record_format=self._record_format,
                 )
             except ValueError as exc:  # an invalid vehicle ID: refused before any request
                 raise FetchFailed(exc, 0) from exc

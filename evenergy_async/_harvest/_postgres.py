@@ -556,7 +556,7 @@ class _Rows:
                 if b"\\u0000" in data:
                     data = _without_nul(data)
                 if us is None:
-                    self.untimed.append((kind.value, vid, _untimed_key(record), data, fetched))
+                    self.untimed.append((kind.value, vid, _untimed_key(record, kind), data, fetched))
                 else:
                     yield (vid, us, data, fetched)
 

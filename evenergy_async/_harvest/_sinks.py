@@ -18,23 +18,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from .._converter import unstructure
-from ._types import HarvestBatch, LogKind, PartitionState
+from ._types import HarvestBatch, LogKind, PartitionState, RecordFormat, dumps_json
 from ._worker import WorkerThread
 
 if TYPE_CHECKING:
     from ._state import StateStore
 
-try:  # optional speed-up
-    import orjson
-
-    def _dumps(row: dict[str, Any]) -> bytes:
-        return orjson.dumps(row)
-
-except ImportError:  # pragma: no cover - exercised only without orjson
-
-    def _dumps(row: dict[str, Any]) -> bytes:
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+_dumps = dumps_json
 
 
 __all__ = ["JsonlSink", "MemorySink", "Sink", "SinkError", "TransactionalSink"]
@@ -69,6 +59,12 @@ class Sink(Protocol):
     batch written so far durable and returns the checkpoint to store with the state (or
     None when the sink keeps no position). ``close`` is the owner's business: the harvester
     closes only sinks it created itself.
+
+    Record format: a sink that stores JSON declares the class (or instance) attribute
+    ``record_format = "wire"`` and gets batches of the JSON objects the server sent
+    (``dict``; no model is made, nor encoded back), with the same keys, states and
+    exactly-once guarantee; ``batch.jsonl()`` and ``batch.record_json()`` serialize them.
+    Without the attribute (or ``"typed"``) batches hold the client's log models.
     """
 
     @property
@@ -100,10 +96,14 @@ class TransactionalSink(Sink, Protocol):
 class MemorySink:
     """Keeps every delivered record in a list of ``(vehicle_id, kind, record)`` (tests, small jobs).
 
-    Uncommitted records are rolled back by ``recover`` like the JSONL sink does.
+    Uncommitted records are rolled back by ``recover`` like the JSONL sink does. The records
+    are the client's models, or the JSON objects with ``record_format="wire"``.
     """
 
-    def __init__(self, sink_id: str = "memory") -> None:
+    def __init__(self, sink_id: str = "memory", *, record_format: RecordFormat = "typed") -> None:
+        if record_format not in ("typed", "wire"):
+            raise ValueError("record_format must be 'typed' or 'wire'")
+        self.record_format: RecordFormat = record_format
         self._id = sink_id
         self.records: list[tuple[str, LogKind, Any]] = []
         self.batches = 0
@@ -132,7 +132,10 @@ class MemorySink:
 class JsonlSink:
     """One JSON-lines file per kind in ``directory`` (``status_logs.jsonl``...), appended to.
 
-    Each line is one record in wire form with ``vehicle_id`` added. ``commit`` flushes and
+    Each line is one record as the server sent it (its JSON object: the fields it sent,
+    unknown ones included, timestamps as spelled) with ``vehicle_id`` added first; the
+    harvester hands this sink wire records (``record_format = "wire"``), so no model is made
+    and encoded back (a typed batch written here is encoded from its models). ``commit`` flushes and
     fsyncs the files and returns their lengths; ``recover`` truncates every file back to the
     committed length (which also drops a partial last line left by a crash). Without any
     checkpoint (the state knows nothing of this sink), files that already hold records are
@@ -142,6 +145,8 @@ class JsonlSink:
     ``write`` serializes on the loop and buffers; file work (append, fsync) runs on one
     dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending.
     """
+
+    record_format: RecordFormat = "wire"
 
     def __init__(
         self,
@@ -302,14 +307,7 @@ class JsonlSink:
         the next ``commit``, or as soon as ``buffer_bytes`` are pending."""
         if not batch.records:
             return
-        vid = batch.vehicle_id
-        parts: list[bytes] = []
-        for record in batch.records:
-            row: dict[str, Any] = {"vehicle_id": vid}
-            row.update(unstructure(record))
-            parts.append(_dumps(row))
-        parts.append(b"")
-        data = b"\n".join(parts)
+        data = batch.jsonl()
         name = batch.kind.filename
         pending = self._pending.get(name)
         if pending is None:

@@ -8,23 +8,36 @@ import json
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice, repeat
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 from urllib.parse import unquote
 
 import attrs
 
-from .._converter import parse_timestamp, unstructure
+from .._converter import parse_timestamp, structure, structure_list, unstructure
+from .._errors import ResponseDecodeError
 from .._models import VehicleAPIErrorLog, VehicleCommandLog, VehicleLocationLog, VehicleStatusLog
 
 if TYPE_CHECKING:
     from .._client import EvEnergyClient
     from .._pagination import Paginator
 
-__all__ = ["DEFAULT_KINDS", "HarvestBatch", "LogKind", "LogRecord", "PartitionState"]
+__all__ = ["DEFAULT_KINDS", "HarvestBatch", "LogKind", "LogRecord", "PartitionState", "RecordFormat"]
 
 LogRecord: TypeAlias = VehicleStatusLog | VehicleLocationLog | VehicleCommandLog | VehicleAPIErrorLog
 """One log record, as the client decodes it (every field may be missing)."""
+
+RecordFormat: TypeAlias = Literal["typed", "wire"]
+"""How a batch carries its records: ``"typed"``, the client's log models; ``"wire"``, the JSON
+objects as the server sent them (``dict``), for sinks that store JSON (see :class:`~._sinks.Sink`)."""
+
+if TYPE_CHECKING:  # a default for the type checker only: a bare HarvestBatch holds models
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    R = _TypeVarWithDefault("R", default=LogRecord)
+else:
+    R = TypeVar("R")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -52,6 +65,11 @@ class LogKind(enum.StrEnum):
         """The record field the API filters and orders this kind by."""
         return "sampled_at" if self in (LogKind.STATUS, LogKind.LOCATION) else "logged_at"
 
+    @property
+    def model(self) -> type[LogRecord]:
+        """The client's model of this kind's records."""
+        return _MODELS[self]
+
     def paginator(
         self,
         client: EvEnergyClient,
@@ -60,14 +78,21 @@ class LogKind(enum.StrEnum):
         since: datetime | None,
         until: datetime | None,
         page_size: int,
+        record_format: RecordFormat = "typed",
     ) -> Paginator[Any]:
+        """The list of this kind's logs; ``record_format="wire"``: its items are the JSON
+        objects as sent (checked by :func:`wire_records`), not models."""
         if self is LogKind.STATUS:
-            return client.status_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
-        if self is LogKind.LOCATION:
-            return client.location_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
-        if self is LogKind.COMMAND:
-            return client.command_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
-        return client.error_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
+            p: Paginator[Any] = client.status_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
+        elif self is LogKind.LOCATION:
+            p = client.location_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
+        elif self is LogKind.COMMAND:
+            p = client.command_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
+        else:
+            p = client.error_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
+        if record_format == "wire":
+            p = p._with_structure(partial(wire_records, kind=self))
+        return p
 
     @classmethod
     def parse_list(cls, value: str | Iterable[str | LogKind]) -> tuple[LogKind, ...]:
@@ -93,6 +118,65 @@ class LogKind(enum.StrEnum):
 
 
 DEFAULT_KINDS: tuple[LogKind, ...] = (LogKind.STATUS, LogKind.LOCATION, LogKind.COMMAND)
+_MODELS: dict[LogKind, type[LogRecord]] = {
+    LogKind.STATUS: VehicleStatusLog,
+    LogKind.LOCATION: VehicleLocationLog,
+    LogKind.COMMAND: VehicleCommandLog,
+    LogKind.ERROR: VehicleAPIErrorLog,
+}
+
+
+# -- wire records ------------------------------------------------------------------
+
+
+def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
+    """A list page's records as the JSON objects the server sent, for a wire-format harvest.
+
+    Checked as far as the harvester reads them, with the typed decoder's rules: the page is
+    an array of objects, ``url`` a string or null, the kind's time field a timestamp string
+    or null. A page that breaks them raises the :class:`ResponseDecodeError` that decoding
+    it into models raises (same message and path); other fields are kept as sent (unknown
+    ones too), unchecked.
+    """
+    tf = kind.time_field
+    try:
+        # the usual page: every record has both fields, as strings fromisoformat takes
+        times = [r[tf] for r in data]  # TypeError for a non-object (a JSON array or scalar)
+        for _ in map(_fromiso, times):  # TypeError for a non-string, ValueError for a bad one
+            pass
+        for r in data:
+            url = r["url"]
+            if url.__class__ is not str:
+                raise TypeError
+        return data  # type: ignore[no-any-return]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return _wire_records_checked(data, kind)
+
+
+def _wire_records_checked(data: Any, kind: LogKind) -> list[dict[str, Any]]:
+    if data.__class__ is not list:
+        structure_list(data, kind.model)  # raises its "expected array" error
+        raise ResponseDecodeError("expected array", path="$")  # pragma: no cover - it raised
+    tf = kind.time_field
+    for r in data:
+        ok = r.__class__ is dict
+        if ok:
+            url = r.get("url")
+            ok = url is None or url.__class__ is str
+        if ok:
+            value = r.get(tf)
+            if value is not None:
+                try:
+                    ok = value.__class__ is str and parse_timestamp(value) is not None
+                except ValueError:
+                    ok = False
+        if not ok:
+            # the typed decoder's verdict and message: raises, unless only its slower rules
+            # (which parse_timestamp shares) accept the page
+            structure_list(data, kind.model)
+            break
+    return data
 
 
 # -- timestamps and record keys -------------------------------------------------
@@ -123,13 +207,26 @@ def _url_micros(url: str) -> int | None:
 
 
 def record_time(record: Any, kind: LogKind) -> int | None:
-    """A record's timestamp in microseconds: from its URL, else its time field, else None."""
-    url = getattr(record, "url", None)
+    """A record's timestamp in microseconds: from its URL, else its time field, else None.
+
+    ``record`` is a model or, in wire format, the JSON object (``dict``): the same record
+    gives the same value either way (the time field's string is parsed as the decoder does).
+    """
+    if record.__class__ is dict:
+        url = record.get("url")
+        value = record.get(kind.time_field)
+        if isinstance(value, str):
+            try:
+                value = parse_timestamp(value)
+            except ValueError:  # not a timestamp: no record the decoder accepts has it
+                value = None
+    else:
+        url = getattr(record, "url", None)
+        value = getattr(record, kind.time_field, None)
     if isinstance(url, str):
         us = _url_micros(url)
         if us is not None:
             return us
-    value = getattr(record, kind.time_field, None)
     if isinstance(value, datetime):
         return to_micros(value)
     return None
@@ -147,12 +244,15 @@ def _url_datetimes(records: Sequence[Any]) -> list[datetime] | None:
     aware result, ``to_micros`` of it is :func:`record_time`.
     """
     try:
-        segments = [record.url.rstrip("/").rpartition("/")[2] for record in records]
+        if records and records[0].__class__ is dict:  # wire format
+            segments = [record["url"].rstrip("/").rpartition("/")[2] for record in records]
+        else:
+            segments = [record.url.rstrip("/").rpartition("/")[2] for record in records]
         joined = "".join(segments)
         if "%" in joined or "?" in joined:  # unquote() and the "?" cut would change them
             return None
         return list(map(_fromiso, segments))
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None  # a record without a str URL, a segment that is not a timestamp...
 
 
@@ -183,7 +283,7 @@ def page_keys(records: Sequence[Any], kind: LogKind) -> tuple[list[str], list[in
     try:
         keys = ["t:%d" % ts for ts in times]  # type: ignore[str-format]  # noqa: UP031 - fastest
     except TypeError:  # some record has no timestamp (None)
-        keys = [f"t:{ts}" if ts is not None else _untimed_key(r) for r, ts in zip(records, times, strict=True)]
+        keys = [f"t:{ts}" if ts is not None else _untimed_key(r, kind) for r, ts in zip(records, times, strict=True)]
     return keys, times
 
 
@@ -247,14 +347,32 @@ class LazyKeys:
         return tuple(instant_keys(self._dts))
 
 
-def _untimed_key(record: Any) -> str:
+def _untimed_key(record: Any, kind: LogKind) -> str:
+    if record.__class__ is dict:
+        url = record.get("url")
+        if isinstance(url, str) and url:
+            return f"u:{url}"
+        return f"h:{content_hash(canonical_wire(record, kind))}"
     url = getattr(record, "url", None)
     if isinstance(url, str) and url:
         return f"u:{url}"
     return f"h:{content_hash(record)}"
 
 
+def canonical_wire(record: dict[str, Any], kind: LogKind) -> dict[str, Any]:
+    """A wire record as its model encodes it (what :func:`content_hash` of the model hashes):
+    known fields only, every one present, timestamps in the API's UTC spelling. A record
+    the model refuses is returned as it is (no model of it exists to agree with)."""
+    try:
+        data: dict[str, Any] = unstructure(structure(record, kind.model))
+    except ResponseDecodeError:
+        return record
+    return data
+
+
 def content_hash(record: Any) -> str:
+    """A hash of a record's content: a model's wire form, or a JSON object as it is (give
+    :func:`canonical_wire` of a wire record for the hash its model has)."""
     data = record if isinstance(record, dict) else unstructure(record)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
@@ -264,13 +382,14 @@ def record_key(record: Any, kind: LogKind, ts: int | None = None) -> str:
     """A key identifying a record within its (vehicle, kind) partition.
 
     ``t:<micros>`` from the URL's or the time field's timestamp (unique per vehicle and kind),
-    else ``u:<url>``, else ``h:<hash of the content>`` for a record without either.
+    else ``u:<url>``, else ``h:<hash of the content>`` for a record without either. A model
+    and its wire form (the JSON object) have the same key.
     """
     if ts is None:
         ts = record_time(record, kind)
     if ts is not None:
         return f"t:{ts}"
-    return _untimed_key(record)
+    return _untimed_key(record, kind)
 
 
 # -- state ------------------------------------------------------------------------
@@ -369,11 +488,35 @@ def with_lazy_boundary(state: PartitionState, keys: LazyKeys) -> PartitionState:
     return state
 
 
+try:  # optional speed-up (the ``fast`` extra)
+    import orjson
+
+    _dumps: Any = orjson.dumps
+    _DumpsError: type[Exception] = orjson.JSONEncodeError
+except ImportError:  # pragma: no cover - exercised only without orjson
+    orjson = None  # type: ignore[assignment]
+    _DumpsError = ValueError
+
+    def _dumps(data: Any) -> bytes:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def dumps_json(data: Any) -> bytes:
+    """Compact JSON bytes (orjson when installed, else the stdlib). Text orjson refuses (a
+    lone surrogate from the stdlib parser) is written with ``\\u`` escapes instead."""
+    try:
+        return _dumps(data)  # type: ignore[no-any-return]
+    except (_DumpsError, TypeError, ValueError, UnicodeEncodeError):
+        return json.dumps(data, separators=(",", ":"), default=str).encode()
+
+
 @attrs.frozen(slots=True)
-class HarvestBatch:
+class HarvestBatch(Generic[R]):
     """One page worth of new records of one vehicle and kind (newest first).
 
-    ``records`` are the client's log models; duplicates (overlap with an earlier run, a
+    ``records`` are the client's log models (``record_format == "typed"``), or, for a sink
+    that declares ``record_format = "wire"``, the JSON objects as the server sent them
+    (``dict``; see :class:`~._sinks.Sink`). Duplicates (overlap with an earlier run, a
     record repeated at a page boundary) are already dropped, so a batch may be empty: it
     then only advances the state (``last`` marks the partition's final page). ``state`` is
     what gets committed once the batch is delivered.
@@ -382,10 +525,11 @@ class HarvestBatch:
     token: str
     vehicle_id: str
     kind: LogKind
-    records: tuple[LogRecord, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
+    records: tuple[R, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
     page_url: str | None
     last: bool
     state: PartitionState = attrs.field(repr=False)
+    record_format: RecordFormat = "typed"
 
     def __len__(self) -> int:
         return len(self.records)
@@ -393,9 +537,44 @@ class HarvestBatch:
     def dicts(self) -> list[dict[str, Any]]:
         """The records as JSON-able dicts (wire form), each with ``vehicle_id`` added first."""
         out: list[dict[str, Any]] = []
+        vid = self.vehicle_id
+        wire = self.record_format == "wire"
         for record in self.records:
-            data = unstructure(record)
-            row: dict[str, Any] = {"vehicle_id": self.vehicle_id}
+            data: Any = record if wire else unstructure(record)
+            row: dict[str, Any] = {"vehicle_id": vid}
             row.update(data)
+            row["vehicle_id"] = vid
             out.append(row)
         return out
+
+    def record_json(self) -> list[bytes]:
+        """Each record serialized once, as compact JSON bytes (for a sink storing JSON, e.g.
+        a ``jsonb`` column): a wire record as sent, a model in its wire form."""
+        if self.record_format == "wire":
+            return [dumps_json(r) for r in self.records]
+        return [dumps_json(unstructure(r)) for r in self.records]
+
+    def jsonl(self) -> bytes:
+        """The batch as JSON lines: each record with ``vehicle_id`` added first, one per line
+        (each line ends with a newline; empty bytes for an empty batch)."""
+        if not self.records:
+            return b""
+        vid = self.vehicle_id
+        if self.record_format != "wire":
+            return b"\n".join([dumps_json(row) for row in self.dicts()]) + b"\n"
+        prefix = b'{"vehicle_id":' + dumps_json(vid)
+        head = prefix + b","
+        lines: list[bytes] = []
+        append = lines.append
+        records: tuple[Any, ...] = self.records
+        try:
+            for r in records:
+                if "vehicle_id" in r or not r:
+                    raise KeyError
+                append(head + _dumps(r)[1:])
+        except (KeyError, _DumpsError, TypeError, ValueError, UnicodeEncodeError):
+            # a record that has its own vehicle_id (ours wins, as in typed form), an empty
+            # one, or text orjson refuses: the general path for the whole batch
+            lines = [dumps_json(row) for row in self.dicts()]
+        lines.append(b"")
+        return b"\n".join(lines)

@@ -7,27 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._converter import parse_timestamp
-from ._types import LogKind, _url_micros, content_hash, to_micros
+from ._types import LogKind, record_key, to_micros
 
 __all__: list[str] = []  # private
 
 
 def dict_record_key(row: dict[str, Any], kind: LogKind) -> str:
-    """:func:`record_key` for a record in wire form (a JSON object)."""
-    url = row.get("url")
-    if isinstance(url, str):
-        us = _url_micros(url)
-        if us is not None:
-            return f"t:{us}"
-    value = row.get(kind.time_field)
-    if isinstance(value, str):
-        try:
-            return f"t:{to_micros(parse_timestamp(value))}"
-        except Exception:  # an unparseable timestamp: fall through to the other keys
-            pass
-    if isinstance(url, str) and url:
-        return f"u:{url}"
-    return f"h:{content_hash({k: v for k, v in row.items() if k != 'vehicle_id'})}"
+    """:func:`record_key` for a JSONL line (a record in wire form plus ``vehicle_id``): the key
+    the harvester gave the record, whichever form it was written in."""
+    return record_key({k: v for k, v in row.items() if k != "vehicle_id"}, kind)
 
 
 def jsonl_rows(path: str) -> Iterator[dict[str, Any]]:

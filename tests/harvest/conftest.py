@@ -116,7 +116,7 @@ def harvested_lines(directory: Path, kind: LogKind) -> Counter[str]:
     for line in raw.splitlines():
         row = json.loads(line)
         vid = row.pop("vehicle_id")
-        out[vid + " " + json.dumps(row, sort_keys=True)] += 1
+        out[vid + " " + normalized(kind, row)] += 1  # lines hold the server's spelling (wire records)
     return out
 
 

@@ -1,0 +1,268 @@
+"""The wire record path: sinks that store JSON get the server's objects, keyed like models.
+
+A sink declaring ``record_format = "wire"`` (the JSONL sink does) gets batches of the JSON
+objects as the server sent them. Their keys and timestamps must equal the typed path's for
+the same record, whatever the spelling, so state files written by either path work with the
+other and exactly-once holds across them; their checks must refuse what the typed decoder
+refuses in the fields the harvester reads, with the same error; and their JSON lines must be
+the server's objects with ``vehicle_id`` added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evenergy_async import EvEnergyClient, ResponseDecodeError
+from evenergy_async._converter import structure, structure_list, unstructure
+from evenergy_async._harvest import HarvestBatch, Harvester, JsonlSink, LogKind, MemorySink, PartitionState
+from evenergy_async._harvest._types import (
+    content_hash,
+    page_instants,
+    page_keys,
+    record_key,
+    record_time,
+    to_micros,
+    wire_records,
+)
+from evenergy_async.simulator import Simulator
+
+from .conftest import expected_lines, harvested_lines
+
+VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
+BASE = "https://api.ev.energy/v2"
+
+
+def _spell(dt: datetime, form: int) -> str:
+    """One instant in the spellings the decoder accepts."""
+    forms = [
+        lambda: dt.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        lambda: dt.isoformat(),
+        lambda: dt.astimezone(UTC).replace(tzinfo=None).isoformat(),  # naive: UTC
+        lambda: dt.astimezone(UTC).strftime("%Y-%m-%dt%H:%M:%S.%f123z"),  # lowercase, 9 digits
+        lambda: dt.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ"),  # basic format
+        lambda: dt.astimezone(timezone(timedelta(hours=-3, minutes=-30))).strftime("%Y-%m-%d %H:%M:%S,%f-03:30"),
+        lambda: dt.astimezone(timezone(timedelta(hours=14))).isoformat(timespec="seconds")
+        if dt.microsecond == 0
+        else dt.astimezone(timezone(timedelta(hours=14))).isoformat(),
+    ]
+    return forms[form]()
+
+
+instants = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+)
+kinds = st.sampled_from(list(LogKind))
+
+
+@st.composite
+def wire_record(draw: Any, kind: LogKind) -> dict[str, Any]:
+    """A record as a server might send it: URL and time field present, absent, null or odd."""
+    out: dict[str, Any] = {}
+    dt = draw(instants)
+    ts = _spell(dt, draw(st.integers(0, 6)))
+    url_form = draw(st.integers(0, 5))
+    if url_form == 0:
+        out["url"] = f"{BASE}/vehicles/{VID}/{kind.endpoint}/{ts}"
+    elif url_form == 1:
+        out["url"] = f"{BASE}/vehicles/{VID}/{kind.endpoint}/{ts.replace(':', '%3A')}/"
+    elif url_form == 2:
+        out["url"] = f"{BASE}/vehicles/{VID}/{kind.endpoint}/not-a-time"
+    elif url_form == 3:
+        out["url"] = None
+    elif url_form == 4:
+        out["url"] = ""
+    field = draw(st.integers(0, 2))
+    if field == 0:
+        out[kind.time_field] = _spell(dt + timedelta(seconds=draw(st.integers(0, 5))), draw(st.integers(0, 6)))
+    elif field == 1:
+        out[kind.time_field] = None
+    if draw(st.booleans()):
+        out["an_unknown_field"] = draw(st.none() | st.integers() | st.text(max_size=3))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), kind=kinds)
+def test_a_wire_record_has_its_models_time_and_key(data: Any, kind: LogKind) -> None:
+    page = data.draw(st.lists(wire_record(kind), max_size=6))
+    assert wire_records(page, kind) is page  # valid for the decoder: passes as it is
+    models = structure_list(page, kind.model)
+    for wire, model in zip(page, models, strict=True):
+        assert record_time(wire, kind) == record_time(model, kind)
+        assert record_key(wire, kind) == record_key(model, kind)
+    assert page_keys(page, kind) == page_keys(models, kind)
+    wire_instants, model_instants = page_instants(page), page_instants(models)
+    assert (wire_instants is None) == (model_instants is None)
+    if wire_instants is not None and model_instants is not None:
+        assert [to_micros(d) for d in wire_instants] == [to_micros(d) for d in model_instants]
+
+
+def test_sparse_records_are_keyed_by_url_or_by_their_models_content() -> None:
+    kind = LogKind.STATUS
+    sparse = [
+        {},
+        {"url": None, "sampled_at": None},
+        {"is_charging": True, "unknown": 1},  # the unknown field is not part of the model's hash
+        {"url": f"{BASE}/vehicles/{VID}/status_logs/x"},
+    ]
+    for wire in sparse:
+        model = structure(wire, kind.model)
+        assert record_key(wire, kind) == record_key(model, kind)
+    assert record_key(sparse[0], kind) == record_key(sparse[1], kind)  # both encode to all-null
+    assert record_key(sparse[2], kind) == f"h:{content_hash(model_dict(sparse[2], kind))}"
+    assert record_key(sparse[3], kind) == f"u:{BASE}/vehicles/{VID}/status_logs/x"
+
+
+def model_dict(wire: dict[str, Any], kind: LogKind) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(structure(wire, kind.model))
+    return data
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"not": "a list"},
+        "text",
+        None,
+        [1],
+        [[]],
+        [{"url": 5}],
+        [{"url": "x", "sampled_at": 17}],
+        [{"sampled_at": "yesterday"}],
+        [{"sampled_at": "2026-11-01T09:39:45Z"}, {"sampled_at": "2026-13-01T00:00:00Z"}],
+        [{"sampled_at": "2026-11-01T09:39:45Z" + "0" * 100}],
+    ],
+)
+def test_wire_pages_the_decoder_refuses_fail_with_its_error(page: Any) -> None:
+    with pytest.raises(ResponseDecodeError) as typed:
+        structure_list(page, LogKind.STATUS.model)
+    with pytest.raises(ResponseDecodeError) as wire:
+        wire_records(page, LogKind.STATUS)
+    assert (str(wire.value), wire.value.path) == (str(typed.value), typed.value.path)
+
+
+def test_wire_pages_are_checked_only_in_the_fields_the_harvester_reads() -> None:
+    # an odd but valid timestamp (only parse_timestamp's fallback takes it) passes, as typed
+    odd = [{"url": None, "sampled_at": "2026-11-01t09:39:45.123456789z"}]
+    assert wire_records(odd, LogKind.STATUS) is odd
+    # a field the harvester does not read is kept as sent, even where the model disagrees
+    loose = [{"sampled_at": "2026-11-01T09:39:45Z", "is_charging": "yes"}]
+    assert wire_records(loose, LogKind.STATUS) is loose
+    # command logs are keyed by logged_at: sampled_at is not read there
+    assert wire_records([{"logged_at": None, "sampled_at": 3}], LogKind.COMMAND) == [
+        {"logged_at": None, "sampled_at": 3}
+    ]
+
+
+def _batch(records: tuple[Any, ...], fmt: str = "wire", vid: str = VID) -> HarvestBatch[Any]:
+    state = PartitionState(token="t", vehicle_id=vid, kind=LogKind.STATUS)
+    return HarvestBatch(
+        token="t", vehicle_id=vid, kind=LogKind.STATUS, records=records, page_url=None, last=False, state=state,
+        record_format=fmt,  # type: ignore[arg-type]
+    )
+
+
+def test_jsonl_lines_are_the_records_with_vehicle_id_first() -> None:
+    records = (
+        {"url": "u1", "sampled_at": "2026-11-01T09:39:45Z", "x": [1, None, "é"]},
+        {},  # an empty object
+        {"vehicle_id": "spoofed", "url": "u2"},  # ours wins, as in the typed form
+        {"url": "u3", "nested": {"a": {"b": 1.5}}},
+    )
+    data = _batch(records).jsonl()
+    assert data.endswith(b"\n")
+    rows = [json.loads(line) for line in data.splitlines()]
+    assert [next(iter(r)) for r in rows] == ["vehicle_id"] * 4
+    assert [r.pop("vehicle_id") for r in rows] == [VID] * 4
+    assert rows == [records[0], {}, {"url": "u2"}, records[3]]
+    assert _batch(()).jsonl() == b""
+    # each record serialized once, for JSON stores (jsonb): the objects as sent
+    assert [json.loads(b) for b in _batch(records).record_json()] == list(records)
+
+
+def test_jsonl_of_text_orjson_refuses_is_still_json() -> None:
+    # the stdlib parser (no orjson) keeps a lone surrogate from "\ud800": still valid JSON out
+    records = ({"url": "\ud800"},)
+    line = _batch(records).jsonl()
+    assert json.loads(line) == {"vehicle_id": VID, "url": "\ud800"}
+
+
+def test_typed_batches_keep_their_encoded_form() -> None:
+    model = structure({"url": "u", "sampled_at": "2026-11-01T10:39:45+01:00"}, LogKind.STATUS.model)
+    row = json.loads(_batch((model,), "typed").jsonl())
+    assert row == {"vehicle_id": VID, **unstructure(model)}
+    assert row["sampled_at"] == "2026-11-01T09:39:45.000000Z"
+
+
+def test_sinks_declare_their_format() -> None:
+    assert JsonlSink("x").record_format == "wire"
+    assert MemorySink().record_format == "typed"
+    assert MemorySink(record_format="wire").record_format == "wire"
+    with pytest.raises(ValueError, match="record_format"):
+        MemorySink(record_format="json")  # type: ignore[arg-type]
+
+
+async def test_a_sink_with_an_unknown_format_is_refused_before_any_request(sim: Simulator) -> None:
+    odd = MemorySink()
+    odd.record_format = "xml"  # type: ignore[assignment]
+    async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client, Harvester(client, vehicles=[VID]) as h:
+        with pytest.raises(ValueError, match="record_format"):
+            await h.run(odd)
+    assert sim.stats.requests == 0
+
+
+async def test_jsonl_lines_are_the_servers_objects(
+    sim: Simulator, clients: list[EvEnergyClient], tmp_path: Path
+) -> None:
+    """The CLI's output: every line is exactly the object the server sent, plus vehicle_id."""
+    async with Harvester(clients[0], kinds="status,command") as h, JsonlSink(tmp_path) as sink:
+        await h.run(sink)
+    for kind in (LogKind.STATUS, LogKind.COMMAND):
+        served: Counter[str] = Counter()
+        for vid in {v["id"] for v in sim.data.vehicles}:
+            for rec in sim.data.logs(kind.value, vid):
+                served[json.dumps({"vehicle_id": vid, **rec}, sort_keys=True)] += 1
+        lines = (tmp_path / kind.filename).read_bytes().splitlines()
+        written = Counter(json.dumps(json.loads(line), sort_keys=True) for line in lines)
+        mine = {k for k in served if json.loads(k)["vehicle_id"] in {json.loads(w)["vehicle_id"] for w in written}}
+        assert written == Counter({k: served[k] for k in mine})
+        assert harvested_lines(tmp_path, kind) == expected_lines(
+            sim, kind, {json.loads(w)["vehicle_id"] for w in written}
+        )
+
+
+@pytest.mark.parametrize("first", ["typed", "wire"])
+async def test_wire_and_typed_runs_continue_each_other_exactly_once(
+    sim: Simulator, clients: list[EvEnergyClient], first: str
+) -> None:
+    """State written by one path is resumed by the other without a duplicate or a gap."""
+    from evenergy_async._harvest import MemoryStateStore
+
+    state = MemoryStateStore()
+    cut, end = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    one, two = MemorySink(record_format=first), MemorySink(record_format="wire" if first == "typed" else "typed")
+    async with Harvester(clients[0], kinds="status", until=cut, state=state, overlap=timedelta(days=2)) as h:
+        await h.run(one)
+    async with Harvester(clients[0], kinds="status", until=end, state=state, overlap=timedelta(days=2)) as h:
+        report = await h.run(two)
+    assert report.overlap_duplicates > 0  # the overlap was read again and dropped by key
+    typed, wire = (one, two) if first == "typed" else (two, one)
+    got = Counter(
+        [(vid, json.dumps(unstructure(r), sort_keys=True)) for vid, _, r in typed.records]
+        + [(vid, json.dumps(model_dict(r, LogKind.STATUS), sort_keys=True)) for vid, _, r in wire.records]
+    )
+    vids = {vid for vid, _, _ in typed.records + wire.records}
+    expected = Counter(
+        (vid, json.dumps(model_dict(rec, LogKind.STATUS), sort_keys=True))
+        for vid in vids
+        for rec in sim.data.logs("status", vid)
+    )
+    assert got == expected
