@@ -31,6 +31,8 @@ class TokenBudget:
     """Decides when a token may send its next request.
 
     * Budget unknown (no response seen yet, or after a park): one request at a time, to learn it.
+      What the client already knows (:meth:`seed` with its ``rate_limit``, the headers of its
+      latest response: a vehicle listing, any earlier call) counts as known: no probe.
     * Budget known: at most ``remaining - reserve`` requests are in flight, so a known budget
       never earns a 429. When it reaches the reserve with nothing in flight, the token is parked
       until its oldest own request of the rolling window leaves the window (counted from when
@@ -155,6 +157,18 @@ class TokenBudget:
                 break
             self.park(refill - now)
         return 0.0
+
+    def seed(self, state: RateLimitState | None) -> None:
+        """Start from what the client already knows (its latest rate-limit headers), if nothing
+        newer is known here. A spent budget stays spent: the next request is one probe, whose
+        429 says how long to park (an exhausted token costs one 429); a budget seen more than
+        a window ago can only have grown since (the first response corrects it)."""
+        if state is None or self.remaining is not None or self._after_park or self.in_flight:
+            return
+        if state.limit is not None:
+            self.limit = state.limit
+        if state.remaining is not None:
+            self.remaining = state.remaining
 
     def release(self, state: RateLimitState | None) -> None:
         """The reserved request finished; ``state`` is the latest rate-limit headers seen."""

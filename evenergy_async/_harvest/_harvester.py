@@ -307,11 +307,11 @@ class Harvester:
             queue_capacity=self.queue_size,
             tokens={},
         )
+        self._prepared = False
         for label, client in named.items():
             self._admit(label, client, sources[label])
 
         self._entered = False
-        self._prepared = False
         self._started = False
         self._finished = False
         self._mode: str | None = None
@@ -354,6 +354,8 @@ class Harvester:
             clock=self._clock,
             wall=self._now,
         )
+        if self._prepared:  # a token read after the start: its client may know its budget
+            budget.seed(client.rate_limit)
         tok = _Token(label, Lane(label, client, budget), TokenReport(token=label), source)
         self.report.tokens[label] = tok.report
         self._tokens[label] = tok
@@ -411,6 +413,8 @@ class Harvester:
         )
         self.report.until = from_micros(self._bounds.until_us)
         seen: set[int] = set()
+        for tok in self._tokens.values():
+            tok.budget.seed(tok.client.rate_limit)  # a budget the client knows needs no probe
         for client in self._stats_clients:
             stats = client.stats
             if id(stats) not in seen:
