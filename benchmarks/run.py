@@ -85,6 +85,7 @@ PEERS = {
     "4": Peer("4", "openapi-python-client (generated)", "generated.py"),
     "5": Peer("5", "evenergy_async Harvester, async for batch (typed)", "evenergy.py", {"mode": "harvester"}),
     "5j": Peer("5j", "evenergy_async Harvester run(JsonlSink) (CLI)", "evenergy.py", {"mode": "jsonl"}),
+    "5jf": Peer("5jf", "evenergy_async run(JsonlSink), no fsync", "evenergy.py", {"mode": "jsonl", "fsync": False}),
     "5p": Peer("5p", "evenergy_async paginators", "evenergy.py", {"mode": "paginators"}),
     "5n": Peer("5n", "evenergy_async Harvester, no orjson", "evenergy.py", {"mode": "harvester", "no_orjson": True}),
 }

@@ -111,7 +111,22 @@ def main(
         # million dict.get calls would dwarf what they cost.
         builtins = os.environ.get("BENCH_PROFILE_BUILTINS") == "1"
         profiler = cProfile.Profile(time.process_time, builtins=builtins)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc_time = [0.0, 0.0, 0]
+    gc_gen: dict[int, int] = {}
+    if os.environ.get("BENCH_GC"):
+        import gc
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_time[1] = time.process_time()
+            else:
+                gc_time[0] += time.process_time() - gc_time[1]
+                gc_time[2] += 1
+                gc_gen[info["generation"]] = gc_gen.get(info["generation"], 0) + 1
+
+        gc.callbacks.append(on_gc)
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    rss0 = ru0.ru_maxrss
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     if profiler is not None:
@@ -128,10 +143,14 @@ def main(
         "requests": tally.requests,
         "wall_s": wall,
         "cpu_s": cpu,
-        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # peak, KiB on Linux
+        "user_s": (ru1 := resource.getrusage(resource.RUSAGE_SELF)).ru_utime - ru0.ru_utime,  # all threads
+        "sys_s": ru1.ru_stime - ru0.ru_stime,  # kernel time: socket I/O, file writes, fsync
+        "maxrss_kb": ru1.ru_maxrss,  # peak, KiB on Linux
         "maxrss_before_kb": rss0,  # peak after imports and setup, before the harvest
         **tally.extra,
     }
+    if os.environ.get("BENCH_GC"):
+        out["gc_s"], out["gc_runs"], out["gc_by_generation"] = gc_time[0], gc_time[2], gc_gen
     if after is not None:
         after(job, out)
     sys.stdout.write(json.dumps(out) + "\n")

@@ -8,7 +8,8 @@
   the CLI does (durable, exactly once: every commit fsyncs the files, then commits the state).
   ``extra.out_dir`` (memory.py) keeps the output there; without it the peer writes to a
   temporary directory, checks the JSONL line count against the records after the timed run,
-  and removes it.
+  and removes it. ``extra.fsync = False``: the sink does not fsync (not durable; shows what
+  durability costs).
 
 The harvester gets the vehicle IDs (no listing), the three kinds, ``concurrency`` and
 ``per_token_concurrency`` both C (one token), and a fixed ``until`` (the simulator's end):
@@ -106,7 +107,7 @@ async def jsonl(job: Job) -> Tally:
     out_dir = job.extra.get("out_dir") or job.extra["_tmp_dir"]
     state = os.path.join(out_dir, "harvest-state.sqlite")
     async with client_for(job) as client, harvester_for(job, client, state=state) as h:
-        report = await h.run(JsonlSink(out_dir))
+        report = await h.run(JsonlSink(out_dir, fsync=job.extra.get("fsync", True)))
         tally.records = report.records_total
         tally.requests = report.requests
         tally.extra = report_extra(report)

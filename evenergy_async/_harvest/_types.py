@@ -129,6 +129,20 @@ _MODELS: dict[LogKind, type[LogRecord]] = {
 # -- wire records ------------------------------------------------------------------
 
 
+class WirePage(list):  # type: ignore[type-arg]
+    """A wire page's records (the list as parsed), with what :func:`wire_records` learnt.
+
+    ``url_instants``: each record's URL timestamp, when every URL is the same list URL plus
+    ``/`` plus the record's own time field (the API's usual page): then :func:`_url_datetimes`
+    would parse exactly these strings, and the instants parsed while checking the time
+    fields are reused. None otherwise (the URLs are parsed one by one, as for models).
+    """
+
+    __slots__ = ("url_instants",)
+
+    url_instants: list[datetime] | None
+
+
 def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
     """A list page's records as the JSON objects the server sent, for a wire-format harvest.
 
@@ -142,16 +156,34 @@ def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
     try:
         # the usual page: every record has both fields, as strings fromisoformat takes
         times = [r[tf] for r in data]  # TypeError for a non-object (a JSON array or scalar)
-        for _ in map(_fromiso, times):  # TypeError for a non-string, ValueError for a bad one
-            pass
-        for r in data:
-            url = r["url"]
-            if url.__class__ is not str:
-                raise TypeError
-        return data  # type: ignore[no-any-return]
+        dts = list(map(_fromiso, times))  # TypeError for a non-string, ValueError for a bad one
+        urls = [r["url"] for r in data]
+        joined = "\n".join(urls)  # TypeError unless every URL is a string
     except (KeyError, TypeError, ValueError):
-        pass
-    return _wire_records_checked(data, kind)
+        return _wire_records_checked(data, kind)
+    page = WirePage(data)
+    page.url_instants = None
+    if urls:
+        # Is every URL "<list URL>/<its time field>"? One comparison of two joined strings:
+        # equal, with exactly one newline between URLs, means each URL equals its expected
+        # form. Its last segment is then the time field as written, unless that holds "/"
+        # (fromisoformat takes any separator between date and time), "%" or "?", which the
+        # URL parsing treats apart: those pages go the general way.
+        first, ts0 = urls[0], times[0]
+        base = first[: len(first) - len(ts0)]
+        tj = "".join(times)
+        if (
+            first.endswith(ts0)
+            and base.endswith("/")
+            and "\n" not in base
+            and "/" not in tj
+            and "%" not in tj
+            and "?" not in tj
+        ):
+            expected = base + ("\n" + base).join(times)
+            if joined == expected and joined.count("\n") == len(urls) - 1:
+                page.url_instants = dts
+    return page
 
 
 def _wire_records_checked(data: Any, kind: LogKind) -> list[dict[str, Any]]:
@@ -243,6 +275,8 @@ def _url_datetimes(records: Sequence[Any]) -> list[datetime] | None:
     so these are exactly the segments :func:`_url_micros` parses on its first try: for an
     aware result, ``to_micros`` of it is :func:`record_time`.
     """
+    if records.__class__ is WirePage and records.url_instants is not None:
+        return records.url_instants
     try:
         if records and records[0].__class__ is dict:  # wire format
             segments = [record["url"].rstrip("/").rpartition("/")[2] for record in records]

@@ -21,9 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evenergy_async import EvEnergyClient, ResponseDecodeError
-from evenergy_async._converter import structure, structure_list, unstructure
+from evenergy_async._converter import parse_timestamp, structure, structure_list, unstructure
 from evenergy_async._harvest import HarvestBatch, Harvester, JsonlSink, LogKind, MemorySink, PartitionState
 from evenergy_async._harvest._types import (
+    WirePage,
     content_hash,
     page_instants,
     page_keys,
@@ -93,7 +94,7 @@ def wire_record(draw: Any, kind: LogKind) -> dict[str, Any]:
 @given(data=st.data(), kind=kinds)
 def test_a_wire_record_has_its_models_time_and_key(data: Any, kind: LogKind) -> None:
     page = data.draw(st.lists(wire_record(kind), max_size=6))
-    assert wire_records(page, kind) is page  # valid for the decoder: passes as it is
+    assert wire_records(page, kind) == page  # valid for the decoder: passes as it is
     models = structure_list(page, kind.model)
     for wire, model in zip(page, models, strict=True):
         assert record_time(wire, kind) == record_time(model, kind)
@@ -152,14 +153,34 @@ def test_wire_pages_the_decoder_refuses_fail_with_its_error(page: Any) -> None:
 def test_wire_pages_are_checked_only_in_the_fields_the_harvester_reads() -> None:
     # an odd but valid timestamp (only parse_timestamp's fallback takes it) passes, as typed
     odd = [{"url": None, "sampled_at": "2026-11-01t09:39:45.123456789z"}]
-    assert wire_records(odd, LogKind.STATUS) is odd
+    assert wire_records(odd, LogKind.STATUS) == odd
     # a field the harvester does not read is kept as sent, even where the model disagrees
     loose = [{"sampled_at": "2026-11-01T09:39:45Z", "is_charging": "yes"}]
-    assert wire_records(loose, LogKind.STATUS) is loose
+    assert wire_records(loose, LogKind.STATUS) == loose
     # command logs are keyed by logged_at: sampled_at is not read there
     assert wire_records([{"logged_at": None, "sampled_at": 3}], LogKind.COMMAND) == [
         {"logged_at": None, "sampled_at": 3}
     ]
+
+
+def test_the_usual_page_reuses_the_time_fields_instants_for_its_urls() -> None:
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    times = ["2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:45.000001Z"]
+    usual = wire_records([{"url": base + t, "sampled_at": t} for t in times], LogKind.STATUS)
+    assert isinstance(usual, WirePage) and usual.url_instants == [parse_timestamp(t) for t in times]
+    assert page_instants(usual) is usual.url_instants
+    for odd in (
+        [{"url": base + t + "/", "sampled_at": t} for t in times],  # trailing slash
+        [{"url": base + times[0], "sampled_at": times[0]}, {"url": base + "x/" + times[1], "sampled_at": times[1]}],
+        [{"url": base + t, "sampled_at": t.replace("T", "/")} for t in times],  # not the URL's segment
+        [{"url": base + t.replace("T", "/"), "sampled_at": t.replace("T", "/")} for t in times],
+        [{"url": base + t.replace("T", "?"), "sampled_at": t.replace("T", "?")} for t in times],  # URL: a date
+        [{"url": base + times[0] + "\n" + base + times[1], "sampled_at": times[0]}, {"url": "", "sampled_at": times[1]}],
+    ):
+        page = wire_records(odd, LogKind.STATUS)
+        assert page == odd and getattr(page, "url_instants", None) is None
+        models = structure_list(odd, LogKind.STATUS.model)
+        assert page_keys(page, LogKind.STATUS) == page_keys(models, LogKind.STATUS)
 
 
 def _batch(records: tuple[Any, ...], fmt: str = "wire", vid: str = VID) -> HarvestBatch[Any]:
