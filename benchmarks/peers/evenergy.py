@@ -61,8 +61,13 @@ async def paginators(job: Job) -> Tally:
     async with client_for(job) as client:
         services = {"status": client.status_logs, "location": client.location_logs, "command": client.command_logs}
 
+        wire = job.extra.get("wire")  # analysis only: the same pages as parsed JSON (no models)
+
         async def one(vid: str, kind: str, tally: Tally) -> None:
-            async for page in services[kind].list(vid, page_size=job.page_size).pages():
+            paginator = services[kind].list(vid, page_size=job.page_size)
+            if wire:
+                paginator = paginator._with_structure(list)
+            async for page in paginator.pages():
                 tally.requests += 1
                 tally.records += len(page.items)
 
@@ -88,6 +93,7 @@ def report_extra(report: Any) -> dict[str, Any]:
         "http_requests": report.http_requests,
         "retries": report.retries,
         "max_buffered_records": report.max_buffered_records,
+        "commits": report.commits,
     }
 
 
@@ -105,8 +111,10 @@ async def jsonl(job: Job) -> Tally:
     """The harvester's ``run()`` into a JsonlSink with an SQLite state file (the CLI's path)."""
     tally = Tally()
     out_dir = job.extra.get("out_dir") or job.extra["_tmp_dir"]
-    state = os.path.join(out_dir, "harvest-state.sqlite")
-    async with client_for(job) as client, harvester_for(job, client, state=state) as h:
+    # extra.state = "memory": an in-memory state (not durable; shows what the SQLite file costs)
+    state = None if job.extra.get("state") == "memory" else os.path.join(out_dir, "harvest-state.sqlite")
+    tuning = {k: job.extra[k] for k in ("queue_size", "commit_batches", "commit_interval") if k in job.extra}
+    async with client_for(job) as client, harvester_for(job, client, state=state, **tuning) as h:
         report = await h.run(JsonlSink(out_dir, fsync=job.extra.get("fsync", True)))
         tally.records = report.records_total
         tally.requests = report.requests

@@ -180,6 +180,12 @@ class Harvester:
     committed -- and ``run()`` (or ``async for``) raises :class:`APIUnreachableError`
     naming the API's ``host:port``; the next run continues exactly once. ``None``: keep
     trying (each page then fails after ``max_attempts``).
+
+    Group commit (``run()``): the batches of up to ``commit_batches`` pages are written, the
+    sink made durable once (one fsync per file for :class:`JsonlSink`), then their states
+    committed in one transaction; a group waits for more batches while its first one is
+    younger than ``commit_interval`` seconds. A crash loses at most the uncommitted groups,
+    which the next run fetches again (never twice in the output).
     """
 
     def __init__(
@@ -205,6 +211,7 @@ class Harvester:
         shard: tuple[int, int] | None = None,
         commit_batches: int = 64,
         unreachable_after: float | None = 30.0,
+        commit_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
@@ -269,6 +276,9 @@ class Harvester:
         self.budget_window = budget_window
         self.shard = shard
         self.commit_batches = max(1, commit_batches)
+        if commit_interval < 0:
+            raise ValueError("commit_interval must be >= 0")
+        self.commit_interval = commit_interval
         self._clock = clock
         self._now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep
@@ -461,18 +471,9 @@ class Harvester:
                     await self._state.commit([], sink_id=sink.sink_id, checkpoint=initial)
             atomic = sink if isinstance(sink, TransactionalSink) and sink.shares_transaction(self._state) else None
             self._start()
-            queue = self._queue
             done = False
             while not done:
-                group = [await queue.get()]
-                while len(group) < self.commit_batches and not queue.empty():
-                    group.append(queue.get_nowait())
-                batches: list[HarvestBatch] = []
-                for item in group:
-                    if item is _END:
-                        done = True
-                    else:
-                        batches.append(item)
+                batches, done = await self._next_group()
                 if batches and atomic is not None:  # records and states in one transaction
                     await atomic.commit_with_state(batches, [b.state for b in batches])
                     self._delivered(batches)
@@ -492,6 +493,35 @@ class Harvester:
         finally:
             if owned is not None:
                 await owned.close()
+
+    async def _next_group(self) -> tuple[list[HarvestBatch], bool]:
+        """The next batches for ``run()`` to write and commit together, and whether the stream
+        ended. Up to ``commit_batches``; while its first batch is younger than
+        ``commit_interval`` the group waits for more (fewer, larger commits: fewer fsyncs and
+        state rows per record), and it is closed at once when the stream ends."""
+        queue = self._queue
+        item = await queue.get()
+        if item is _END:
+            return [], True
+        batches: list[HarvestBatch] = [item]
+        limit = self.commit_batches
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.commit_interval
+        while len(batches) < limit:
+            if not queue.empty():
+                item = queue.get_nowait()
+            elif loop.time() >= deadline:
+                break
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        item = await queue.get()
+                except TimeoutError:
+                    break
+            if item is _END:
+                return batches, True
+            batches.append(item)
+        return batches, False
 
     def __aiter__(self) -> AsyncIterator[HarvestBatch]:
         return self
