@@ -25,9 +25,9 @@ import asyncio
 import math
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -127,6 +127,18 @@ class _Part:
         self.paginator: Paginator[Any] | None = None  # a pass is running
         self.url: str | None = None
         self.observer: PagePass | None = None
+
+
+class _Written:
+    """A batch the sink has taken (written, not yet committed): what its commit still needs."""
+
+    __slots__ = ("count", "kind", "state", "token")
+
+    def __init__(self, batch: HarvestBatch) -> None:
+        self.token = batch.token
+        self.kind = batch.kind
+        self.state = batch.state
+        self.count = len(batch.records)
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -473,14 +485,14 @@ class Harvester:
             self._start()
             done = False
             while not done:
-                batches, done = await self._next_group()
+                # a transactional sink takes whole batches with their states; others get each
+                # batch as it comes (written, then committed with its group)
+                batches, done = await self._next_group(None if atomic is not None else sink.write)
                 if batches and atomic is not None:  # records and states in one transaction
-                    await atomic.commit_with_state(batches, [b.state for b in batches])
-                    self._delivered(batches)
+                    whole = cast("list[HarvestBatch]", batches)  # nothing was written: no _Written
+                    await atomic.commit_with_state(whole, [b.state for b in whole])
+                    self._delivered(whole)
                 elif batches:
-                    for batch in batches:
-                        if batch.records:
-                            await sink.write(batch)
                     new_checkpoint = await sink.commit()
                     await self._state.commit(
                         [b.state for b in batches],
@@ -494,16 +506,22 @@ class Harvester:
             if owned is not None:
                 await owned.close()
 
-    async def _next_group(self) -> tuple[list[HarvestBatch], bool]:
-        """The next batches for ``run()`` to write and commit together, and whether the stream
-        ended. Up to ``commit_batches``; while its first batch is younger than
+    async def _next_group(
+        self, write: Callable[[HarvestBatch], Awaitable[None]] | None
+    ) -> tuple[list[HarvestBatch | _Written], bool]:
+        """The next batches for ``run()`` to commit together, each given to ``write`` (if any) as it is
+        taken and then kept as a :class:`_Written` (the sink holds the serialized records, the
+        group only their state and count), and whether the stream ended. Up to ``commit_batches``; while its first batch is younger than
         ``commit_interval`` the group waits for more (fewer, larger commits: fewer fsyncs and
         state rows per record), and it is closed at once when the stream ends."""
         queue = self._queue
         item = await queue.get()
         if item is _END:
             return [], True
-        batches: list[HarvestBatch] = [item]
+        batches: list[HarvestBatch | _Written] = [item]
+        if write is not None and item.records:
+            await write(item)
+            batches[0] = _Written(item)
         limit = self.commit_batches
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.commit_interval
@@ -520,6 +538,9 @@ class Harvester:
                     break
             if item is _END:
                 return batches, True
+            if write is not None and item.records:
+                await write(item)
+                item = _Written(item)
             batches.append(item)
         return batches, False
 
@@ -562,12 +583,12 @@ class Harvester:
             self._delivered(batches)
             batches.clear()
 
-    def _delivered(self, batches: list[HarvestBatch]) -> None:
+    def _delivered(self, batches: Sequence[HarvestBatch | _Written]) -> None:
         report = self.report
         report.commits += 1
         records = report.records
         for batch in batches:
-            n = len(batch.records)
+            n = batch.count if batch.__class__ is _Written else len(batch.records)  # type: ignore[union-attr]
             report.batches += 1
             kind = _KIND_VALUES[batch.kind]
             records[kind] = records.get(kind, 0) + n
