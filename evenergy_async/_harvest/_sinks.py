@@ -153,7 +153,7 @@ class JsonlSink:
         directory: str | os.PathLike[str],
         *,
         fsync: bool = True,
-        buffer_bytes: int = 4 * 1024 * 1024,
+        buffer_bytes: int = 1024 * 1024,
         adopt_existing: bool = False,
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
