@@ -19,6 +19,7 @@ from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async._harvest import Harvester, MemorySink, MemoryStateStore
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..spec_oracle import validated_simulator
 from .conftest import no_sleep, vehicles_of
 
 T1 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -27,7 +28,7 @@ T1 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     config = SimulatorConfig(seed=4, users=1, vehicles=6, logs_per_kind=5, rate_limit=40, latency=0.02)
-    async with Simulator(config) as s:
+    async with validated_simulator(config) as s:
         yield s
 
 
