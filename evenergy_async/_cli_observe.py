@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=str.upper,
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         dest="log_level",
-        help="level of the evenergy_async loggers (default WARNING; INFO with --log-format json)",
+        help="level of the evenergy_async loggers (default ERROR: the report already lists failed and parked work; INFO with --log-format json)",
     )
     g.add_argument(
         "--metrics-port",
@@ -128,7 +128,9 @@ class CliObservability:
             self.metrics = _make_metrics()
             if self.textfile is not None:
                 self.metrics.load_last_success(self.textfile)
-        level = getattr(args, "log_level", None) or ("INFO" if self.json_logs else "WARNING")
+        # text: the summary lists failed partitions and parked tokens; their WARNING lines would say
+        # it twice on stderr, where a failed run must end in one clear line
+        level = getattr(args, "log_level", None) or ("INFO" if self.json_logs else "ERROR")
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         if self.json_logs:
             handler.setFormatter(JsonFormatter(self.run_id))

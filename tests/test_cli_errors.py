@@ -158,6 +158,12 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "no-command": Case([], usage, "give a command"),
         "unknown-command": Case(["harvst"], usage, "invalid choice"),
         "demo-negative-logs": Case(["demo", "--logs", "-1"], usage, "must be 0..", env=token),
+        "vehicle-not-found": Case(
+            harvest("o-nf", "--quiet", "--vehicle", "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"),
+            1,
+            "1 vehicle(s) failed",
+            env=token,
+        ),
         "vehicle-invalid": Case(harvest("o", "--vehicle", "nope"), usage, "'nope' is not a vehicle ID", env=token),
         "vehicles-file-missing": Case(
             harvest("o", "--vehicles-file", str(tmp / "missing.txt")), usage, "cannot read --vehicles-file", env=token
@@ -276,7 +282,7 @@ CASE_NAMES = [
     "shard-negative", "concurrency-0", "concurrency-negative", "concurrency-huge", "kinds-unknown", "kinds-empty",
     "page-size-101", "page-size-text", "progress-interval-0", "progress-interval-negative", "progress-interval-nan",
     "overlap-inf", "unknown-option", "missing-out", "empty-out", "empty-state", "credentials-file-is-a-directory",
-    "no-command", "unknown-command", "demo-negative-logs",
+    "no-command", "unknown-command", "demo-negative-logs", "vehicle-not-found",
     "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicle-with-two-tokens",
     "base-url-no-scheme", "base-url-ftp", "base-url-plain-http-remote", "base-url-env-no-v2", "base-url-other-path",
     "token-rejected", "one-of-two-tokens-rejected", "client-secret-rejected", "client-id-rejected",
