@@ -1,7 +1,7 @@
 """Load rate of PostgresSink into a local PostgreSQL server: records/s per method and group size.
 
 Each row loads the same records (the simulator's status, location and command logs, as the
-client decodes them) through ``PostgresSink.commit_with_state`` -- what ``Harvester.run``
+harvester hands them to this sink: the server's JSON objects, ``record_format = "wire"``) through ``PostgresSink.commit_with_state`` -- what ``Harvester.run``
 calls, with the partitions' states in the same transaction -- into a fresh schema. The time
 includes turning the records into wire JSON (the sink's own CPU), COPY/INSERT, the state
 upserts and COMMIT; it excludes HTTP (measured in ``run.py``).
@@ -55,7 +55,9 @@ def make_batches(records: int) -> list[HarvestBatch]:
         for vehicle in data.vehicles:
             vid = vehicle["id"]
             wire = data.logs(kind.value, vid)
-            items = [structure(w, model) for w in wire]
+            # the sink declares record_format = "wire": the harvester gives it the parsed JSON
+            # objects (the typed path, --typed, decodes them into models first)
+            items: list[Any] = [structure(w, model) for w in wire] if TYPED else list(wire)
             pages = [items[i : i + PAGE] for i in range(0, len(items), PAGE)]
             for n, page in enumerate(pages):
                 last = n == len(pages) - 1
@@ -69,10 +71,13 @@ def make_batches(records: int) -> list[HarvestBatch]:
                         page_url=None,
                         last=last,
                         state=state,
+                        record_format="typed" if TYPED else "wire",
                     )
                 )
     return batches
 
+
+TYPED = "--typed" in sys.argv  # models instead of the wire records the harvester hands this sink
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -124,6 +129,7 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--groups", default="1,8,32,64", help="pages (of 100 records) per transaction")
+    parser.add_argument("--typed", action="store_true", help="load models (the typed path) instead of wire records")
     args = parser.parse_args()
     t0 = time.perf_counter()
     server = start_server(durable=True)

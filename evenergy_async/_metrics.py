@@ -170,6 +170,11 @@ class _TimedSink:
     def sink_id(self) -> str:
         return self._sink.sink_id
 
+    @property
+    def record_format(self) -> str:
+        """The wrapped sink's declaration (wire records stay wire under ``--metrics-*``)."""
+        return str(getattr(self._sink, "record_format", "typed"))
+
     async def recover(self, checkpoint: str | None) -> None:
         await self._sink.recover(checkpoint)
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._converter import unstructure
 from ._sinks import SinkError, _dumps
-from ._types import HarvestBatch, LogKind, PartitionState, _untimed_key, page_times, to_micros
+from ._types import HarvestBatch, LogKind, PartitionState, RecordFormat, _untimed_key, page_times, to_micros
 
 if TYPE_CHECKING:
     from ._state import StateStore
@@ -551,8 +551,9 @@ class _Rows:
         for batch, fetched in self.batches[kind]:
             records = batch.records
             vid = batch.vehicle_id
+            wire = batch.record_format == "wire"
             for record, us in zip(records, page_times(records, kind), strict=True):
-                data = dumps(unstructure(record))
+                data = dumps(record if wire else unstructure(record))
                 if b"\\u0000" in data:
                     data = _without_nul(data)
                 if us is None:
@@ -575,6 +576,10 @@ class PostgresSink:
     transaction, unnest below); ``benchmarks/postgres_load.py`` measures all three.
     ``duplicates`` counts the records the primary keys dropped.
     """
+
+    record_format: RecordFormat = "wire"
+    """The harvester hands this sink the JSON objects as the server sent them: ``record`` holds
+    the record as the API sent it (unknown fields kept), and no model is made or encoded back."""
 
     def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, method: str = "auto") -> None:
         if method not in ("auto", "copy", "unnest"):

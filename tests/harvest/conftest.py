@@ -186,7 +186,7 @@ class PostgresTarget:
             return await sink.records(kind)
 
     async def lines(self, kind: LogKind) -> Counter[str]:
-        return Counter(vid + " " + json.dumps(rec, sort_keys=True) for vid, rec in await self.rows(kind))
+        return Counter(vid + " " + normalized(kind, rec) for vid, rec in await self.rows(kind))  # the server's spelling (wire records)
 
     async def keys(self, kind: LogKind) -> list[tuple[str, str]]:
         return [(vid, dict_record_key(rec, kind)) for vid, rec in await self.rows(kind)]

@@ -212,3 +212,25 @@ async def test_a_timed_sink_keeps_the_one_transaction(
         assert len(await state.partitions()) == report.partitions_done
     observed = metrics.registry.get_sample_value("evenergy_sink_commit_seconds_count")
     assert observed == inner.transactions + 1  # and the empty commit() that pins the start
+
+
+async def test_record_column_holds_the_record_as_the_api_sent_it(
+    sim: Simulator, client: EvEnergyClient, pg_server: PgServer, pg_schema: str
+) -> None:
+    """``record`` is the server's JSON object itself (the sink takes wire records): a field the
+    client's models do not know is kept, and nothing is re-encoded from a model."""
+    vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
+    for rec in sim.data.logs("status", vid):
+        rec["x_new_field"] = {"from": "a newer API"}  # schema drift the models ignore
+    target = PostgresTarget(pg_server.dsn, pg_schema)
+    async with (
+        target.state_store() as state,
+        target.sink() as sink,
+        Harvester(client, vehicles=[vid], kinds=[LogKind.STATUS], state=state) as h,
+    ):
+        assert (await h.run(sink)).complete
+        rows = await sink.records(LogKind.STATUS)
+    sent = {rec["url"]: rec for rec in sim.data.logs("status", vid)}
+    assert len(rows) == len(sent) > 0
+    for row_vid, rec in rows:
+        assert row_vid == vid and rec == sent[rec["url"]]
