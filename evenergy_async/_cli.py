@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import _cli_observe
+from ._converter import parse_timestamp
 from ._harvest import (
     DatabaseError,
     Harvester,
@@ -124,9 +125,7 @@ def _timestamp(value: str) -> datetime:
     try:
         if not text or not text[0].isdigit():
             raise ValueError(text)
-        dt = datetime.fromisoformat(text.replace("z", "Z"))
-        dt = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-        dt = dt.astimezone(UTC)
+        dt = parse_timestamp(text).astimezone(UTC)  # the converter's reading of the API's timestamps
         if dt.year < 1970:
             raise ValueError(text)
     except (ValueError, OverflowError):

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, TextIO, TypeAlias
 import attrs
 
 from .._auth import BearerToken, ClientCredentials, Credential, OAuthToken, RefreshToken
+from .._converter import parse_timestamp
 from ._worker import WorkerThread
 
 __all__ = ["CredentialEntry", "Credentials", "CredentialsFile", "CredentialsFileError", "CredentialsStoreError"]
@@ -452,10 +453,9 @@ def _wall_time(path: str, number: int, value: str) -> datetime:
     try:
         if re.fullmatch(r"-?\d+(\.\d+)?", value):
             return datetime.fromtimestamp(float(value), UTC)
-        when = datetime.fromisoformat(value.replace("z", "Z"))
+        return parse_timestamp(value)  # naive means UTC
     except (ValueError, OverflowError, OSError):
         raise CredentialsFileError(path, number, "expires_at is not an RFC 3339 time or epoch seconds") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _read_journal(path: str) -> dict[str, dict[str, Any]] | None:
