@@ -991,6 +991,10 @@ class Harvester:
                 observer = part.observer = PagePass(state, self._bounds)
                 part.url = None  # the paginator's own start (the first page or the cursor)
             page, next_url = await fetch(lane, paginator, part.url, wait=False)
+            if not tok.queued:
+                # the probe's answer made the budget known: the token's other partitions may
+                # start now, not when this slice ends
+                self._schedule(tok)
             try:
                 records, state = observer.observe(page.items, page.next_url)
             except PaginationError as exc:

@@ -307,13 +307,13 @@ class JsonlSink:
         the next ``commit``, or as soon as ``buffer_bytes`` are pending."""
         if not batch.records:
             return
-        data = batch.jsonl()
+        chunks = batch.jsonl_chunks()
         name = batch.kind.filename
         pending = self._pending.get(name)
         if pending is None:
             pending = self._pending[name] = []
-        pending.append(data)
-        self._pending_bytes += len(data)
+        pending += chunks
+        self._pending_bytes += sum(map(len, chunks))
         self.lines_written += len(batch.records)
         if self._pending_bytes >= self._buffer_bytes:
             await self._run(self._write_sync, self._take_pending())

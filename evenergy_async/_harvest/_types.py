@@ -165,10 +165,11 @@ def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
     page.url_instants = None
     if urls:
         # Is every URL "<list URL>/<its time field>"? One comparison of two joined strings:
-        # equal, with exactly one newline between URLs, means each URL equals its expected
-        # form. Its last segment is then the time field as written, unless that holds "/"
-        # (fromisoformat takes any separator between date and time), "%" or "?", which the
-        # URL parsing treats apart: those pages go the general way.
+        # with no newline in the list URL or the time fields, the expected string has one
+        # newline between URLs, so equal strings mean no URL holds one either and each URL
+        # equals its expected form. Its last segment is then the time field as written,
+        # unless that holds "/" (fromisoformat takes any separator between date and time),
+        # "%" or "?", which the URL parsing treats apart: those pages go the general way.
         first, ts0 = urls[0], times[0]
         base = first[: len(first) - len(ts0)]
         tj = "".join(times)
@@ -176,13 +177,13 @@ def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
             first.endswith(ts0)
             and base.endswith("/")
             and "\n" not in base
+            and "\n" not in tj
             and "/" not in tj
             and "%" not in tj
             and "?" not in tj
+            and joined == base + ("\n" + base).join(times)
         ):
-            expected = base + ("\n" + base).join(times)
-            if joined == expected and joined.count("\n") == len(urls) - 1:
-                page.url_instants = dts
+            page.url_instants = dts
     return page
 
 
@@ -535,6 +536,10 @@ except ImportError:  # pragma: no cover - exercised only without orjson
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_contains = operator.contains
+_tail = operator.itemgetter(slice(1, None))  # a JSON object's text after its "{"
+
+
 def dumps_json(data: Any) -> bytes:
     """Compact JSON bytes (orjson when installed, else the stdlib). Text orjson refuses (a
     lone surrogate from the stdlib parser) is written with ``\\u`` escapes instead."""
@@ -591,24 +596,23 @@ class HarvestBatch(Generic[R]):
     def jsonl(self) -> bytes:
         """The batch as JSON lines: each record with ``vehicle_id`` added first, one per line
         (each line ends with a newline; empty bytes for an empty batch)."""
-        if not self.records:
-            return b""
-        vid = self.vehicle_id
-        if self.record_format != "wire":
-            return b"\n".join([dumps_json(row) for row in self.dicts()]) + b"\n"
-        prefix = b'{"vehicle_id":' + dumps_json(vid)
-        head = prefix + b","
-        lines: list[bytes] = []
-        append = lines.append
+        return b"".join(self.jsonl_chunks())
+
+    def jsonl_chunks(self) -> list[bytes]:
+        """:meth:`jsonl` as pieces to write one after the other (no copy of the whole)."""
         records: tuple[Any, ...] = self.records
-        try:
-            for r in records:
-                if "vehicle_id" in r or not r:
-                    raise KeyError
-                append(head + _dumps(r)[1:])
-        except (KeyError, _DumpsError, TypeError, ValueError, UnicodeEncodeError):
-            # a record that has its own vehicle_id (ours wins, as in typed form), an empty
-            # one, or text orjson refuses: the general path for the whole batch
-            lines = [dumps_json(row) for row in self.dicts()]
-        lines.append(b"")
-        return b"\n".join(lines)
+        if not records:
+            return []
+        if self.record_format == "wire" and all(records) and not any(map(_contains, records, repeat("vehicle_id"))):
+            # each line is the prefix plus the record's own JSON after its "{": the lines are
+            # the records' JSON tails joined by newline-and-prefix
+            head = b'{"vehicle_id":' + dumps_json(self.vehicle_id) + b","
+            try:
+                body = (b"\n" + head).join(map(_tail, map(_dumps, records)))
+            except (_DumpsError, TypeError, ValueError, UnicodeEncodeError):
+                pass  # text orjson refuses: the general path below
+            else:
+                return [head, body, b"\n"]
+        # a typed batch, a record with its own vehicle_id (ours wins, as in typed form), an
+        # empty one, or text orjson refuses
+        return [b"\n".join([dumps_json(row) for row in self.dicts()]), b"\n"]

@@ -96,3 +96,24 @@ async def test_an_exhausted_token_costs_exactly_one_429(sim: Simulator, burner: 
         report = await harvest(c, vids)
     assert sim.stats.rate_limited == 1  # one probe's 429, then parked: nothing else sent
     assert report.parked and report.partitions_parked == len(vids) and report.records_total == 0
+
+
+async def test_the_probe_answer_opens_the_token_at_once(sim: Simulator) -> None:
+    """Once the probe's response made the budget known, the token's other partitions start
+    while the probe's partition goes on to its next page: no second round trip alone."""
+    timeline = Timeline()
+    async with (
+        aiohttp.ClientSession(trace_configs=[timeline.trace]) as session,
+        client(sim, session) as c,
+        Harvester(
+            c, vehicles=vehicles_of(sim, 0), kinds="status", state=MemoryStateStore(), per_token_concurrency=6,
+            page_size=2, now=lambda: T1,
+        ) as h,
+    ):
+        report = await h.run(MemorySink())
+    assert report.complete and report.requests > 6  # several pages per partition
+    events = timeline.events
+    first_end = events.index("end")
+    second_end = events.index("end", first_end + 1)
+    assert first_end == 1  # the probe, alone
+    assert events[first_end + 1 : second_end].count("start") == 6  # then every worker at once
