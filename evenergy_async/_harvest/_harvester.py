@@ -875,16 +875,27 @@ class Harvester:
             return 0.0
         claimed = self._claimed
         kinds = self.kinds
+        parts: list[_Part] = []
         for vehicle_id in ids:
             if vehicle_id in claimed:
                 continue
             claimed.add(vehicle_id)
-            tok.report.vehicles += 1
-            tok.report.partitions += len(kinds)
-            self.report.partitions_total += len(kinds)
-            for kind in kinds:
-                tok.pending.add((vehicle_id, kind))
-                tok.parts.append(_Part(vehicle_id, kind))
+            parts.extend(_Part(vehicle_id, kind) for kind in kinds)
+        load_many = getattr(self._state, "load_many", None)
+        if parts and load_many is not None:
+            # their committed states in one round trip (a thread hop or a query per
+            # partition otherwise); a failing store surfaces from run(), as a load would
+            states = await load_many([(part.vehicle_id, part.kind) for part in parts])
+            for part in parts:
+                part.state = _taken(states.get((part.vehicle_id, part.kind.value)), tok, part)
+        report = tok.report
+        for part in parts:
+            if part.kind is kinds[0]:
+                report.vehicles += 1
+                report.partitions += len(kinds)
+                self.report.partitions_total += len(kinds)
+            tok.pending.add((part.vehicle_id, part.kind))
+            tok.parts.append(part)
         return 0.0
 
     async def _next_ids(self, tok: _Token) -> list[str]:
@@ -966,13 +977,8 @@ class Harvester:
         if tok.lane.dead is not None:
             raise FetchFailed(tok.lane.dead, 0)
         state = part.state
-        if state is None:
-            state = await self._state.load(part.vehicle_id, part.kind)
-            if state is None:
-                state = PartitionState(token=tok.label, vehicle_id=part.vehicle_id, kind=part.kind)
-            elif state.token != tok.label:
-                state = attrs.evolve(state, token=tok.label)  # "last fetched by"
-            part.state = state
+        if state is None:  # not read with its token's other partitions (a store without load_many)
+            state = part.state = _taken(await self._state.load(part.vehicle_id, part.kind), tok, part)
         fetch = self._fetcher.fetch
         lane = tok.lane
         while True:
@@ -1087,6 +1093,16 @@ class Harvester:
         size = self._queue.qsize()
         if size > self.report.max_queue_size:
             self.report.max_queue_size = size
+
+
+def _taken(saved: PartitionState | None, tok: _Token, part: _Part) -> PartitionState:
+    """The state a partition starts from: what the store had (now last fetched by ``tok``),
+    or a fresh one."""
+    if saved is None:
+        return PartitionState(token=tok.label, vehicle_id=part.vehicle_id, kind=part.kind)
+    if saved.token != tok.label:
+        return attrs.evolve(saved, token=tok.label)  # "last fetched by"
+    return saved
 
 
 def _refresh_token(tok: _Token) -> None:

@@ -415,6 +415,24 @@ class PostgresStateStore:
         row = await self._db.run("loading a partition", op)
         return _row_to_state(row) if row is not None else None
 
+    async def load_many(self, keys: Sequence[tuple[str, LogKind]]) -> dict[tuple[str, str], PartitionState]:
+        """The committed states of several partitions, in one query."""
+        wanted = {(vid, LogKind(kind).value) for vid, kind in keys}
+        if not wanted:
+            return {}
+        sql = f"SELECT {_STATE_COLUMNS} FROM {self._db.q}.partitions WHERE vehicle_id = ANY($1::text[])"
+        vehicles = sorted({vid for vid, _ in wanted})
+
+        async def op(conn: Any) -> Any:
+            return await conn.fetch(sql, vehicles)
+
+        out: dict[tuple[str, str], PartitionState] = {}
+        for row in await self._db.run("loading partitions", op):
+            state = _row_to_state(row)
+            if state.key in wanted:
+                out[state.key] = state
+        return out
+
     async def commit(
         self,
         states: Sequence[PartitionState],

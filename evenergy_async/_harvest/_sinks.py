@@ -143,7 +143,8 @@ class JsonlSink:
     since), and appending would write every record again. ``adopt_existing=True`` appends
     to them anyway (only a partial last line is cut); their records may then come twice.
     ``write`` serializes on the loop and buffers; file work (append, fsync) runs on one
-    dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending.
+    dedicated thread, in call order, at ``commit`` or once ``buffer_bytes`` are pending (the
+    default holds a whole commit group of the harvester's: one thread hop per commit).
     """
 
     record_format: RecordFormat = "wire"
@@ -153,7 +154,7 @@ class JsonlSink:
         directory: str | os.PathLike[str],
         *,
         fsync: bool = True,
-        buffer_bytes: int = 1024 * 1024,
+        buffer_bytes: int = 8 * 1024 * 1024,
         adopt_existing: bool = False,
     ) -> None:
         self.directory = os.path.abspath(os.fspath(directory))

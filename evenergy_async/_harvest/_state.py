@@ -65,6 +65,11 @@ class StateStore(Protocol):
         """The committed state of one partition (None if never committed)."""
         ...
 
+    # Optional: ``async def load_many(self, keys: Sequence[tuple[str, LogKind]]) ->
+    # dict[tuple[str, str], PartitionState]`` -- the committed states of several partitions
+    # at once, keyed by ``(vehicle_id, kind value)`` (absent: never committed). The harvester
+    # uses it, when a store has it, to read a token's next partitions in one round trip.
+
     async def commit(
         self,
         states: Sequence[PartitionState],
@@ -94,6 +99,11 @@ class MemoryStateStore:
 
     async def load(self, vehicle_id: str, kind: LogKind) -> PartitionState | None:
         return self._rows.get((vehicle_id, LogKind(kind).value))
+
+    async def load_many(self, keys: Sequence[tuple[str, LogKind]]) -> dict[tuple[str, str], PartitionState]:
+        rows = self._rows
+        found = ((vid, LogKind(kind).value) for vid, kind in keys)
+        return {key: rows[key] for key in found if key in rows}
 
     async def commit(
         self,
@@ -305,6 +315,25 @@ class SQLiteStateStore:
             .fetchone()
         )
         return _row_to_state(row) if row is not None else None
+
+    async def load_many(self, keys: Sequence[tuple[str, LogKind]]) -> dict[tuple[str, str], PartitionState]:
+        """The committed states of several partitions, in one trip to the database thread."""
+        wanted = {(vid, LogKind(kind).value) for vid, kind in keys}
+        return await self._run(self._load_many_sync, wanted) if wanted else {}
+
+    def _load_many_sync(self, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], PartitionState]:
+        db = self._db()
+        vehicles = sorted({vid for vid, _ in wanted})
+        out: dict[tuple[str, str], PartitionState] = {}
+        for i in range(0, len(vehicles), 500):  # well under SQLite's limit on bound variables
+            chunk = vehicles[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_COLUMNS} FROM partitions WHERE vehicle_id IN ({marks})"
+            for row in db.execute(sql, chunk):
+                key = (row[1], row[2])
+                if key in wanted:
+                    out[key] = _row_to_state(row)
+        return out
 
     async def commit(
         self,
