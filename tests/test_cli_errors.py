@@ -402,8 +402,9 @@ def test_interrupt_commits_the_state_and_the_rerun_is_exactly_once(
     tmp_path: Path, sig: signal.Signals, code: int, word: str
 ) -> None:
     # the demo verifies its output against the simulator's data: after an interrupted run,
-    # the second run completes it with every record exactly once
-    argv = [PY, "-m", "evenergy_async", "demo", "--vehicles", "30", "--logs", "300", "--latency", "0.01",
+    # the second run completes it with every record exactly once (the run lasts a few seconds:
+    # the signal comes while it harvests)
+    argv = [PY, "-m", "evenergy_async", "demo", "--vehicles", "30", "--logs", "600", "--latency", "0.05",
             "--out", str(tmp_path), "--progress-interval", "0.1", "--kinds", "status,location"]
     proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _until_progress(proc)
