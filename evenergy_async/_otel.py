@@ -8,13 +8,17 @@ route) with ``http.request.method``, ``url.full`` (redacted), ``server.address``
 failures without a response). A paginated list (``paginator.pages()`` and ``async for``) and
 a harvester partition are INTERNAL parent spans over their attempts.
 
-Without ``opentelemetry-api`` installed :func:`tracing` returns None once per client and no
-code here runs again.
+Nothing is imported until it can matter: a global tracer provider can only have been set by
+code that imported ``opentelemetry.trace``, so until that module is loaded a client's tracing
+is inactive at the cost of one ``sys.modules`` lookup (importing the API takes about 10 ms,
+which a client's first request would otherwise pay). Without ``opentelemetry-api`` installed
+no span is ever made.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,37 +49,51 @@ def _load() -> Any:
 
 
 def tracing(tracer_provider: Any = None) -> Tracing | None:
-    """Tracing through ``tracer_provider`` (default: the global one), or None without the API."""
-    api = _load()
-    if api is None:
-        if tracer_provider is not None:
-            raise ValueError("tracer_provider= needs opentelemetry-api: pip install 'evenergy_async[otel]'")
-        return None
-    from . import __version__
-
-    trace, context = api
-    tracer = (
-        tracer_provider.get_tracer(INSTRUMENTATION, __version__)
-        if tracer_provider is not None
-        else trace.get_tracer(INSTRUMENTATION, __version__)
-    )
-    return Tracing(tracer, trace, context, follows_global=tracer_provider is None)
+    """Tracing through ``tracer_provider`` (default: the global one, bound once someone has
+    imported ``opentelemetry.trace``), or None when the API is known to be missing."""
+    if tracer_provider is None:
+        return None if _api is None else Tracing(None)
+    if _load() is None:
+        raise ValueError("tracer_provider= needs opentelemetry-api: pip install 'evenergy_async[otel]'")
+    return Tracing(tracer_provider)
 
 
 class Tracing:
-    def __init__(self, tracer: Any, trace: Any, context: Any, *, follows_global: bool) -> None:
-        self.tracer = tracer
-        self._follows_global = follows_global
+    def __init__(self, tracer_provider: Any) -> None:
+        self._provider = tracer_provider
+        self._follows_global = tracer_provider is None
+        self._bound = False
+        if tracer_provider is not None:
+            self._bind()
+
+    def _bind(self) -> bool:
+        """Take the API's modules and the tracer (False: the API is not installed)."""
+        api = _load()
+        if api is None:
+            return False
+        from . import __version__
+
+        trace, context = api
+        provider = self._provider
+        self.tracer = (
+            provider.get_tracer(INSTRUMENTATION, __version__)
+            if provider is not None
+            else trace.get_tracer(INSTRUMENTATION, __version__)
+        )
         self._proxy_provider = trace.ProxyTracerProvider
         self._trace = trace
         self._context = context
         self._client_kind = trace.SpanKind.CLIENT
         self._internal_kind = trace.SpanKind.INTERNAL
         self._error = trace.StatusCode.ERROR
+        self._bound = True
+        return True
 
     def active(self) -> bool:
         """Whether spans go anywhere: a provider was given, or the global one has been set
         (until then the API's proxy hands out no-op spans: not worth building)."""
+        if not self._bound and ("opentelemetry.trace" not in sys.modules or not self._bind()):
+            return False  # nobody can have set a global provider (or the API is missing)
         return not self._follows_global or not isinstance(self._trace.get_tracer_provider(), self._proxy_provider)
 
     def start_attempt(self, request: Request, url: str, route: str | None, attempt: int) -> _AttemptSpan:

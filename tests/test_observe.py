@@ -307,6 +307,43 @@ def test_the_global_tracer_provider_is_used_by_default() -> None:
     assert out.stdout.strip() == "GET /vehicles/{vehicle_id}"
 
 
+def test_a_provider_set_after_the_client_was_made_is_used_and_none_is_imported_before() -> None:
+    """Until the application imports OpenTelemetry, the client imports nothing of it (the
+    import would cost its first request about 10 ms); a global provider set later is used."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from evenergy_async import EvEnergyClient
+        from tests.spec_oracle import Recorder, validated_simulator
+
+        async def main():
+            rec = Recorder("child")
+            async with validated_simulator(recorder=rec) as sim:
+                vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
+                async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
+                    await client.vehicles.get(vid)
+                    print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+                    from opentelemetry import trace
+                    from opentelemetry.sdk.trace import TracerProvider
+                    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+                    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+                    exporter = InMemorySpanExporter()
+                    provider = TracerProvider()
+                    provider.add_span_processor(SimpleSpanProcessor(exporter))
+                    trace.set_tracer_provider(provider)
+                    await client.vehicles.get(vid)
+                    print(",".join(s.name for s in exporter.get_finished_spans()))
+            assert not rec.check_pending(), rec.report()
+
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=ROOT)
+    assert out.stdout.splitlines() == ["[]", "GET /vehicles/{vehicle_id}"]
+
+
 def test_importing_the_package_imports_no_optional_integration() -> None:
     script = (
         "import sys, evenergy_async; "
@@ -329,7 +366,7 @@ def test_without_opentelemetry_the_client_works_untraced() -> None:
             async with validated_simulator(recorder=rec) as sim:
                 vid = sim.data.vehicles_of(sim.user_id(0))[0]["id"]
                 async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
-                    assert client._core.observer.tracing is None
+                    assert client._tracing is None  # no spans, nothing imported
                     print((await client.vehicles.get(vid)).id == vid)
             assert not rec.check_pending(), rec.report()
             try:

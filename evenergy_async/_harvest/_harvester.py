@@ -473,16 +473,22 @@ class Harvester:
         elif record_format != "typed":
             raise ValueError(f"{sink!r}: record_format must be 'typed' or 'wire', not {record_format!r}")
         try:
-            checkpoint = await self._state.sink_checkpoint(sink.sink_id)
-            await sink.recover(checkpoint)
-            if checkpoint is None:
-                # pin the sink's starting point before the first write: a crash before the
-                # first state commit must roll back to it, not keep what was written
-                initial = await sink.commit()
-                if initial is not None:
-                    await self._state.commit([], sink_id=sink.sink_id, checkpoint=initial)
-            atomic = sink if isinstance(sink, TransactionalSink) and sink.shares_transaction(self._state) else None
+            # the first requests go out while the sink gets ready (its files, lock and checkpoint
+            # take a few milliseconds: a round trip's worth); nothing is written before that
             self._start()
+            try:
+                checkpoint = await self._state.sink_checkpoint(sink.sink_id)
+                await sink.recover(checkpoint)
+                if checkpoint is None:
+                    # pin the sink's starting point before the first write: a crash before the
+                    # first state commit must roll back to it, not keep what was written
+                    initial = await sink.commit()
+                    if initial is not None:
+                        await self._state.commit([], sink_id=sink.sink_id, checkpoint=initial)
+            except BaseException:
+                await self._stop()  # an output that cannot be used: no harvest into it
+                raise
+            atomic = sink if isinstance(sink, TransactionalSink) and sink.shares_transaction(self._state) else None
             done = False
             while not done:
                 # a transactional sink takes whole batches with their states; others get each
