@@ -387,6 +387,10 @@ def test_broken_pipe_on_stdout_exits_quietly(server: Server, tmp_path: Path) -> 
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _until_progress(proc: subprocess.Popen[str]) -> str:
     assert proc.stderr is not None
     seen = ""
@@ -404,9 +408,13 @@ def test_interrupt_commits_the_state_and_the_rerun_is_exactly_once(
     # the demo verifies its output against the simulator's data: after an interrupted run,
     # the second run completes it with every record exactly once (the run lasts a few seconds:
     # the signal comes while it harvests)
-    argv = [PY, "-m", "evenergy_async", "demo", "--vehicles", "30", "--logs", "600", "--latency", "0.05",
+    argv = [PY, "-m", "evenergy_async", "demo", "--vehicles", "30", "--logs", "600", "--latency", "0.02",
             "--out", str(tmp_path), "--progress-interval", "0.1", "--kinds", "status,location"]
-    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal sends it: a test runner started in the background by a
+    # non-interactive shell ignores SIGINT, and its children would inherit that (a program
+    # started that way is meant not to see Ctrl-C)
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     _until_progress(proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
