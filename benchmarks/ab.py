@@ -35,7 +35,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sc = SCENARIOS[args.scenario]
+    unknown = [k for k in args.peers.split(",") if k not in PEERS]
+    if unknown:
+        raise SystemExit(f"ab.py: unknown peer(s) {', '.join(unknown)}; known: {', '.join(PEERS)}")
     peers = [PEERS[k] for k in args.peers.split(",")]
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        raise SystemExit(f"ab.py: --base {args.base!r} is not a commit of this repository")
     with tempfile.TemporaryDirectory(prefix="evbench-ab-") as tmp:
         tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), args.base], cwd=ROOT, check=True)
