@@ -443,10 +443,7 @@ class EvEnergyClient:
 
     def _url(self, *segments: str) -> URL:
         """``base_url`` joined with path segments (each checked again: no ``/``, ``..``, ``%``, ``?``, ``#``)."""
-        url = self._core.base_url
-        for seg in segments:
-            url = url / validate_path_segment(seg)
-        return url
+        return self._core.base_url.joinpath(*map(validate_path_segment, segments))
 
     async def _token_for(self, url: URL, auth: AuthMode) -> str | None:
         tokens = self._auth.tokens

@@ -85,6 +85,7 @@ class Paginator(Generic[T]):
         self._auth: AuthMode = auth
         self.next_url: str | None = None
         """The next page's URL after the last page fetched (None when the list is done)."""
+        self._resolved: tuple[str, URL] | None = None  # the last next link: as given, as parsed
 
     def __repr__(self) -> str:
         where = f" next={redact_url(self.next_url)}" if self.next_url is not None else ""
@@ -170,7 +171,14 @@ class Paginator(Generic[T]):
         anything is sent (credentials never follow it). This is a single step: checks that
         need two pages (loops, repeats) are made by ``pages()`` and ``Page.get_next_page()``.
         """
-        target = self._start if url is None else self._check_origin(str(url), self._start)
+        if url is None:
+            target = self._start
+        else:
+            resolved = self._resolved
+            if resolved is not None and url.__class__ is str and url == resolved[0]:
+                target = self._require_origin(resolved[1], self._start)  # a link this paginator parsed
+            else:
+                target = self._check_origin(str(url), self._start)
         page = await self._fetch(target)
         self.next_url = page.next_url
         return page
@@ -193,12 +201,17 @@ class Paginator(Generic[T]):
         except ResponseDecodeError as exc:
             raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
         target = self._next_target(url, links, "Link" in response.headers, items)
+        next_url = None
+        if target is not None:
+            resolved = _resolve(target, url)
+            next_url = str(resolved)
+            self._resolved = (next_url, resolved)  # fetch_page(next_url) need not parse it again
         return Page(
             items=items,
             url=str(url),
             # resolved here, checked against the API origin only when it is requested: a
             # refused link must not lose the page in hand
-            next_url=None if target is None else str(_resolve(target, url)),
+            next_url=next_url,
             previous_url=_real(links.get("previous")),
             # _call() has just stored this response's headers (no await in between)
             rate_limit=self._client.rate_limit,
@@ -213,7 +226,9 @@ class Paginator(Generic[T]):
         """Raise ``PaginationError`` if ``page`` (which followed ``previous``) makes no progress."""
 
     def _check_origin(self, target: str, current: URL) -> URL:
-        url = _resolve(target, current)
+        return self._require_origin(_resolve(target, current), current)
+
+    def _require_origin(self, url: URL, current: URL) -> URL:
         if not self._client._same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",

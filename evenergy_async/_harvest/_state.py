@@ -42,7 +42,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from ._types import LogKind, PartitionState
+from ._types import LogKind, PartitionState, dumps_json
 from ._worker import WorkerThread
 
 __all__ = ["MemoryStateStore", "SQLiteStateStore", "StateStore"]
@@ -205,19 +205,24 @@ def _row_to_state(row: Sequence[Any]) -> PartitionState:
     )
 
 
+def _json_text(keys: Sequence[str]) -> str:
+    """A list of keys as JSON text (orjson when installed: a state row has up to three)."""
+    return dumps_json(list(keys)).decode()
+
+
 def _state_to_row(state: PartitionState, now: str) -> tuple[Any, ...]:
     return (
         state.token,
         state.vehicle_id,
         state.kind.value,
         state.watermark,
-        json.dumps(list(state.tail_keys)),
+        _json_text(state.tail_keys),
         state.cursor,
         state.pass_until,
         state.pass_since,
-        json.dumps(list(state.pass_tail_keys)),
+        _json_text(state.pass_tail_keys),
         int(state.pass_tail_open),
-        json.dumps(list(state.boundary_keys)),
+        _json_text(state.boundary_keys),
         state.records,
         state.passes,
         state.covered_since,

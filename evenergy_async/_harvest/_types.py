@@ -92,6 +92,8 @@ class LogKind(enum.StrEnum):
             p = client.error_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
         if record_format == "wire":
             p = p._with_structure(partial(wire_records, kind=self))
+        else:
+            p = p._with_structure(partial(typed_records, kind=self))
         return p
 
     @classmethod
@@ -162,28 +164,65 @@ def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
     except (KeyError, TypeError, ValueError):
         return _wire_records_checked(data, kind)
     page = WirePage(data)
+    page.url_instants = dts if _urls_are_times(urls, joined, times) else None
+    return page
+
+
+def _urls_are_times(urls: list[str], joined: str, times: list[str]) -> bool:
+    """Is every URL ``<list URL>/<its time field>`` (``joined`` is the URLs joined by newline)?
+
+    One comparison of two joined strings: with no newline in the list URL or the time
+    fields, the expected string has one newline between URLs, so equal strings mean no URL
+    holds one either and each URL equals its expected form. Its last segment is then the
+    time field as written, unless that holds "/" (fromisoformat takes any separator between
+    date and time), "%" or "?", which the URL parsing treats apart: those pages go the
+    general way. False for an empty page.
+    """
+    if not urls:
+        return False
+    first, ts0 = urls[0], times[0]
+    base = first[: len(first) - len(ts0)]
+    tj = "".join(times)
+    return (
+        first.endswith(ts0)
+        and base.endswith("/")
+        and "\n" not in base
+        and "\n" not in tj
+        and "/" not in tj
+        and "%" not in tj
+        and "?" not in tj
+        and joined == base + ("\n" + base).join(times)
+    )
+
+
+class ModelPage(list):  # type: ignore[type-arg]
+    """A typed page's records (models), with ``url_instants`` as in :class:`WirePage`: each
+    record's URL timestamp, taken from its time field (already parsed by the decoder, which
+    parses it as the URL's would be) when every URL is the list URL plus ``/`` plus the time
+    field as sent; None otherwise."""
+
+    __slots__ = ("url_instants",)
+
+    url_instants: list[datetime] | None
+
+
+def typed_records(data: Any, kind: LogKind) -> list[Any]:
+    """A list page's records as the kind's models (the list operation's own decoding), and,
+    for the API's usual page, their URL timestamps without parsing a URL (:class:`ModelPage`)."""
+    models = structure_list(data, kind.model)
+    page = ModelPage(models)
     page.url_instants = None
-    if urls:
-        # Is every URL "<list URL>/<its time field>"? One comparison of two joined strings:
-        # with no newline in the list URL or the time fields, the expected string has one
-        # newline between URLs, so equal strings mean no URL holds one either and each URL
-        # equals its expected form. Its last segment is then the time field as written,
-        # unless that holds "/" (fromisoformat takes any separator between date and time),
-        # "%" or "?", which the URL parsing treats apart: those pages go the general way.
-        first, ts0 = urls[0], times[0]
-        base = first[: len(first) - len(ts0)]
-        tj = "".join(times)
-        if (
-            first.endswith(ts0)
-            and base.endswith("/")
-            and "\n" not in base
-            and "\n" not in tj
-            and "/" not in tj
-            and "%" not in tj
-            and "?" not in tj
-            and joined == base + ("\n" + base).join(times)
-        ):
-            page.url_instants = dts
+    tf = kind.time_field
+    try:
+        times = [r[tf] for r in data]
+        urls = [r["url"] for r in data]
+        joined = "\n".join(urls)  # TypeError unless every URL is a string
+        same = _urls_are_times(urls, joined, times)  # TypeError unless every time is a string
+    except (KeyError, TypeError):
+        return page
+    if same:
+        # the decoder's parse of each time field: the same string _url_micros would parse
+        page.url_instants = list(map(operator.attrgetter(tf), models))
     return page
 
 
@@ -276,8 +315,9 @@ def _url_datetimes(records: Sequence[Any]) -> list[datetime] | None:
     so these are exactly the segments :func:`_url_micros` parses on its first try: for an
     aware result, ``to_micros`` of it is :func:`record_time`.
     """
-    if records.__class__ is WirePage and records.url_instants is not None:
-        return records.url_instants
+    cls = records.__class__
+    if (cls is WirePage or cls is ModelPage) and records.url_instants is not None:  # type: ignore[attr-defined]
+        return records.url_instants  # type: ignore[attr-defined,no-any-return]
     try:
         if records and records[0].__class__ is dict:  # wire format
             segments = [record["url"].rstrip("/").rpartition("/")[2] for record in records]

@@ -24,6 +24,7 @@ from evenergy_async import EvEnergyClient, ResponseDecodeError
 from evenergy_async._converter import parse_timestamp, structure, structure_list, unstructure
 from evenergy_async._harvest import HarvestBatch, Harvester, JsonlSink, LogKind, MemorySink, PartitionState
 from evenergy_async._harvest._types import (
+    ModelPage,
     WirePage,
     content_hash,
     page_instants,
@@ -31,6 +32,7 @@ from evenergy_async._harvest._types import (
     record_key,
     record_time,
     to_micros,
+    typed_records,
     wire_records,
 )
 from evenergy_async.simulator import Simulator
@@ -181,6 +183,40 @@ def test_the_usual_page_reuses_the_time_fields_instants_for_its_urls() -> None:
         assert page == odd and getattr(page, "url_instants", None) is None
         models = structure_list(odd, LogKind.STATUS.model)
         assert page_keys(page, LogKind.STATUS) == page_keys(models, LogKind.STATUS)
+
+
+def test_the_typed_usual_page_takes_its_url_instants_from_the_decoded_time_fields() -> None:
+    # a typed harvest keys its records without parsing their URLs, and with the same keys
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    times = ["2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:45.000001"]  # the second naive: UTC
+    data = [{"url": base + t, "sampled_at": t} for t in times]
+    usual = typed_records(data, LogKind.STATUS)
+    models = structure_list(data, LogKind.STATUS.model)
+    assert isinstance(usual, ModelPage) and usual == models
+    assert usual.url_instants == [parse_timestamp(t) for t in times]
+    assert page_instants(usual) is usual.url_instants
+    assert page_keys(usual, LogKind.STATUS) == page_keys(models, LogKind.STATUS)
+    for odd in (
+        [{"url": base + t + "/", "sampled_at": t} for t in times],  # trailing slash
+        [{"url": base + t.replace("Z", "+00:00"), "sampled_at": t} for t in times],  # same instant, other text
+        [{"url": base + times[0], "sampled_at": times[0]}, {"url": base + "x/" + times[1], "sampled_at": times[1]}],
+        [{"url": base + t, "sampled_at": t.replace("T", "/")} for t in times],  # not the URL's segment
+        [{"url": base + t.replace("T", "/"), "sampled_at": t.replace("T", "/")} for t in times],
+        [{"url": None, "sampled_at": t} for t in times],
+        [{"url": base + t, "sampled_at": None} for t in times],
+        [{"url": base + t} for t in times],  # no time field
+    ):
+        page = typed_records(odd, LogKind.STATUS)
+        models = structure_list(odd, LogKind.STATUS.model)
+        assert page == models and page.url_instants is None
+        assert page_keys(page, LogKind.STATUS) == page_keys(models, LogKind.STATUS)
+    # what the typed decoder refuses, it refuses here: same error, same path
+    for bad in ({"url": "x"}, [{"url": 3}], [{"sampled_at": "yesterday"}]):
+        with pytest.raises(ResponseDecodeError) as typed:
+            structure_list(bad, LogKind.STATUS.model)
+        with pytest.raises(ResponseDecodeError) as ours:
+            typed_records(bad, LogKind.STATUS)
+        assert (str(ours.value), ours.value.path) == (str(typed.value), typed.value.path)
 
 
 def _batch(records: tuple[Any, ...], fmt: str = "wire", vid: str = VID) -> HarvestBatch[Any]:
