@@ -333,13 +333,11 @@ class JsonlSink:
                     self._new_files = True
                 handle = self._files[name] = open(path, "ab")  # noqa: SIM115 - kept open across writes
                 self._sizes.setdefault(name, handle.tell())
-            size = sum(map(len, chunks))
-            for chunk in chunks:  # no copy of the whole (up to buffer_bytes) just to write it
-                self._write_bytes(handle, chunk)
-            handle.flush()  # in the file now, as one joined write would be
-            self._sizes[name] = self._sizes.get(name, 0) + size
+            data = b"".join(chunks)
+            self._write_bytes(handle, data)
+            self._sizes[name] = self._sizes.get(name, 0) + len(data)
             self._dirty.add(name)
-            self.bytes_written += size
+            self.bytes_written += len(data)
 
     def _write_bytes(self, handle: Any, data: bytes) -> None:
         """Append ``data`` to an open file (a hook for crash tests)."""

@@ -80,7 +80,8 @@ class LogKind(enum.StrEnum):
         page_size: int,
         record_format: RecordFormat = "typed",
     ) -> Paginator[Any]:
-        """The list of this kind's logs; ``record_format="wire"``: its items are the JSON
+        """The list of this kind's logs: its items are the kind's models, decoded as the list
+        operation decodes them (:func:`typed_records`); ``record_format="wire"``: the JSON
         objects as sent (checked by :func:`wire_records`), not models."""
         if self is LogKind.STATUS:
             p: Paginator[Any] = client.status_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
