@@ -47,13 +47,14 @@ def tick(where: str) -> bool:
 
 
 class KillingSink(JsonlSink):
-    def _write_bytes(self, handle: Any, data: bytes) -> None:
+    def _write_chunks(self, handle: Any, chunks: list[bytes]) -> int:
         if tick("write"):
+            data = b"".join(chunks)
             last_line = data.rfind(b"\n", 0, len(data) - 1) + 1
             handle.write(data[: last_line + (len(data) - last_line) // 2])  # ends mid-line
             handle.flush()
             die()
-        super()._write_bytes(handle, data)
+        return super()._write_chunks(handle, chunks)
 
     def _commit_sync(self, pending: dict[str, list[bytes]]) -> str:
         checkpoint = super()._commit_sync(pending)

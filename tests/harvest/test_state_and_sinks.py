@@ -285,3 +285,47 @@ def test_jsonl_sink_identity_travels_with_its_directory(tmp_path: Path) -> None:
     (legacy / "status_logs.jsonl").write_bytes(b'{"a": 1}\n')
     assert JsonlSink(legacy).sink_id == f"jsonl:{legacy}"
     assert JsonlSink(legacy).sink_id == f"jsonl:{legacy}"
+
+
+@pytest.mark.parametrize("limit", [None, 1, 7, 4096])
+def test_jsonl_sink_writes_every_chunk_in_order_whatever_the_os_writes_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None
+) -> None:
+    # the OS may write fewer bytes than asked (a signal, a nearly full disk): the sink goes on
+    # from the first byte not written, across chunk boundaries and past IOV_MAX chunks
+    import os
+
+    from evenergy_async._harvest import _sinks
+
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        calls.append(len(buffers))
+        if limit is None:
+            return os.writev(fd, buffers)
+        return os.write(fd, b"".join(bytes(b) for b in buffers)[:limit])
+
+    monkeypatch.setattr(_sinks, "_writev", short_writev)
+    chunks = [b"a" * (i % 5) + b"\n" for i in range(3000)] + [b"", b"tail\n"]  # more than IOV_MAX
+    sink = JsonlSink(tmp_path)
+    with open(tmp_path / "out.jsonl", "ab") as handle:
+        assert sink._write_chunks(handle, chunks) == sum(map(len, chunks))
+    assert (tmp_path / "out.jsonl").read_bytes() == b"".join(chunks)
+    assert max(calls) <= _sinks._IOV_MAX
+    monkeypatch.setattr(_sinks, "_writev", None)  # a platform without writev: one joined write
+    with open(tmp_path / "out.jsonl", "ab") as handle:
+        sink._write_chunks(handle, chunks)
+    assert (tmp_path / "out.jsonl").read_bytes() == b"".join(chunks) * 2
+
+
+async def test_sqlite_state_page_cache_is_bounded(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cache_kib"):
+        SQLiteStateStore(tmp_path / "s.sqlite", cache_kib=8)
+    with pytest.raises(ValueError, match="cache_kib"):
+        SQLiteStateStore(tmp_path / "s.sqlite", cache_kib=True)  # type: ignore[arg-type]
+    for kib in (512, 4096):
+        async with SQLiteStateStore(tmp_path / f"s{kib}.sqlite", cache_kib=kib) as store:
+            await store.commit([state()])
+            size = await store._run(lambda s=store: s._db().execute("PRAGMA cache_size").fetchone()[0])
+            assert size == -kib
+            assert await store.load(VID, LogKind.STATUS) == state()
