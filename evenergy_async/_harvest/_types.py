@@ -132,13 +132,13 @@ _MODELS: dict[LogKind, type[LogRecord]] = {
 # -- wire records ------------------------------------------------------------------
 
 
-class WirePage(list):  # type: ignore[type-arg]
-    """A wire page's records (the list as parsed), with what :func:`wire_records` learnt.
-
-    ``url_instants``: each record's URL timestamp, when every URL is the same list URL plus
-    ``/`` plus the record's own time field (the API's usual page): then :func:`_url_datetimes`
-    would parse exactly these strings, and the instants parsed while checking the time
-    fields are reused. None otherwise (the URLs are parsed one by one, as for models).
+class InstantPage(list):  # type: ignore[type-arg]
+    """A list page's records (wire: the JSON objects as parsed, :func:`wire_records`; typed:
+    the models, :func:`typed_records`), with ``url_instants``: each record's URL timestamp,
+    when every URL is the same list URL plus ``/`` plus the record's own time field as sent
+    (the API's usual page). Then :func:`_url_datetimes` would parse exactly these strings,
+    and the instants parsed from the time fields (by the wire check, or by the decoder) are
+    used instead. None otherwise (the URLs are parsed one by one).
     """
 
     __slots__ = ("url_instants",)
@@ -164,7 +164,7 @@ def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
         joined = "\n".join(urls)  # TypeError unless every URL is a string
     except (KeyError, TypeError, ValueError):
         return _wire_records_checked(data, kind)
-    page = WirePage(data)
+    page = InstantPage(data)
     page.url_instants = dts if _urls_are_times(urls, joined, times) else None
     return page
 
@@ -196,22 +196,11 @@ def _urls_are_times(urls: list[str], joined: str, times: list[str]) -> bool:
     )
 
 
-class ModelPage(list):  # type: ignore[type-arg]
-    """A typed page's records (models), with ``url_instants`` as in :class:`WirePage`: each
-    record's URL timestamp, taken from its time field (already parsed by the decoder, which
-    parses it as the URL's would be) when every URL is the list URL plus ``/`` plus the time
-    field as sent; None otherwise."""
-
-    __slots__ = ("url_instants",)
-
-    url_instants: list[datetime] | None
-
-
 def typed_records(data: Any, kind: LogKind) -> list[Any]:
     """A list page's records as the kind's models (the list operation's own decoding), and,
-    for the API's usual page, their URL timestamps without parsing a URL (:class:`ModelPage`)."""
+    for the API's usual page, their URL timestamps without parsing a URL (:class:`InstantPage`)."""
     models = structure_list(data, kind.model)
-    page = ModelPage(models)
+    page = InstantPage(models)
     page.url_instants = None
     tf = kind.time_field
     try:
@@ -316,9 +305,8 @@ def _url_datetimes(records: Sequence[Any]) -> list[datetime] | None:
     so these are exactly the segments :func:`_url_micros` parses on its first try: for an
     aware result, ``to_micros`` of it is :func:`record_time`.
     """
-    cls = records.__class__
-    if (cls is WirePage or cls is ModelPage) and records.url_instants is not None:  # type: ignore[attr-defined]
-        return records.url_instants  # type: ignore[attr-defined,no-any-return]
+    if records.__class__ is InstantPage and records.url_instants is not None:
+        return records.url_instants
     try:
         if records and records[0].__class__ is dict:  # wire format
             segments = [record["url"].rstrip("/").rpartition("/")[2] for record in records]

@@ -24,8 +24,7 @@ from evenergy_async import EvEnergyClient, ResponseDecodeError
 from evenergy_async._converter import parse_timestamp, structure, structure_list, unstructure
 from evenergy_async._harvest import HarvestBatch, Harvester, JsonlSink, LogKind, MemorySink, PartitionState
 from evenergy_async._harvest._types import (
-    ModelPage,
-    WirePage,
+    InstantPage,
     content_hash,
     page_instants,
     page_keys,
@@ -169,7 +168,7 @@ def test_the_usual_page_reuses_the_time_fields_instants_for_its_urls() -> None:
     base = f"{BASE}/vehicles/{VID}/status_logs/"
     times = ["2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:45.000001Z"]
     usual = wire_records([{"url": base + t, "sampled_at": t} for t in times], LogKind.STATUS)
-    assert isinstance(usual, WirePage) and usual.url_instants == [parse_timestamp(t) for t in times]
+    assert isinstance(usual, InstantPage) and usual.url_instants == [parse_timestamp(t) for t in times]
     assert page_instants(usual) is usual.url_instants
     for odd in (
         [{"url": base + t + "/", "sampled_at": t} for t in times],  # trailing slash
@@ -192,7 +191,7 @@ def test_the_typed_usual_page_takes_its_url_instants_from_the_decoded_time_field
     data = [{"url": base + t, "sampled_at": t} for t in times]
     usual = typed_records(data, LogKind.STATUS)
     models = structure_list(data, LogKind.STATUS.model)
-    assert isinstance(usual, ModelPage) and usual == models
+    assert isinstance(usual, InstantPage) and usual == models
     assert usual.url_instants == [parse_timestamp(t) for t in times]
     assert page_instants(usual) is usual.url_instants
     assert page_keys(usual, LogKind.STATUS) == page_keys(models, LogKind.STATUS)
