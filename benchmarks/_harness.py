@@ -28,6 +28,28 @@ def proc_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process, its children that have ended (reaped) and those still running
+    (Linux /proc), or None elsewhere: a PostgreSQL server's, whose backends come and go with
+    the connections."""
+    def stat(p: int | str) -> list[str] | None:
+        try:
+            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+
+    own = stat(pid)
+    if own is None:
+        return None
+    ticks = sum(int(x) for x in own[11:15])  # utime, stime, cutime, cstime
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = stat(entry)
+            if fields is not None and fields[1] == str(pid):  # a child of pid
+                ticks += sum(int(x) for x in fields[11:15])
+    return ticks / CLK_TCK
+
+
 @attrs.define
 class Server:
     """The simulator in its own process (benchmarks/server.py)."""
@@ -89,13 +111,15 @@ class PeerFailed(SystemExit):
 
 def run_peer(
     script: str, job: dict[str, Any], *, server_pid: int | None = None, env: dict[str, str] | None = None,
-    timeout: float = 900.0,
+    timeout: float = 900.0, db_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Run one peer subprocess on ``job``; return its result plus the server's CPU seconds meanwhile.
+    """Run one peer subprocess on ``job``; return its result plus the server's CPU seconds meanwhile
+    (and a PostgreSQL server's, ``db_pid``: its postmaster).
 
     Raises ``PeerFailed`` when the peer crashes or returns a record count other than expected.
     """
     srv0 = proc_cpu_seconds(server_pid) if server_pid else None
+    db0 = tree_cpu_seconds(db_pid) if db_pid else None
     t0 = time.perf_counter()
     proc = subprocess.run(
         [PYTHON, str(PEERS / script)], input=json.dumps(job), capture_output=True, text=True, cwd=ROOT,
@@ -103,6 +127,7 @@ def run_peer(
     )
     elapsed = time.perf_counter() - t0
     srv1 = proc_cpu_seconds(server_pid) if server_pid else None
+    db1 = tree_cpu_seconds(db_pid) if db_pid else None
     if proc.returncode != 0 or not proc.stdout.strip():
         raise PeerFailed(f"peer {script} {job.get('extra')} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -114,4 +139,6 @@ def run_peer(
     result["process_s"] = elapsed
     if srv0 is not None and srv1 is not None:
         result["server_cpu_s"] = srv1 - srv0
+    if db0 is not None and db1 is not None:
+        result["db_cpu_s"] = db1 - db0
     return result

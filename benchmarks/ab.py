@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import ROOT, Server, run_peer
-from run import PEERS, SCENARIOS
+from run import PEERS, SCENARIOS, postmaster_pid, start_postgres
 
 
 def main() -> None:
@@ -46,26 +46,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="evbench-ab-") as tmp:
         tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), args.base], cwd=ROOT, check=True)
+        pg = None
+        if any(p.extra.get("mode") == "postgres" for p in peers):  # peer 5g: a PostgreSQL server of its own
+            pg, msg = start_postgres()
+            if pg is None:
+                raise SystemExit(f"ab.py: {msg}")
         try:
-            runs = measure(sc, peers, args.rounds, str(tree))
+            runs = measure(sc, peers, args.rounds, str(tree), pg)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+            if pg is not None:
+                pg.stop()
     report(args, sc, runs)
 
 
-def measure(sc: Any, peers: list[Any], rounds: int, base_tree: str) -> dict[str, list[dict[str, Any]]]:
+def measure(sc: Any, peers: list[Any], rounds: int, base_tree: str, pg: Any = None) -> dict[str, list[dict[str, Any]]]:
     lineup: list[tuple[str, Any, dict[str, str] | None]] = [("1", PEERS["1"], None)]
     for p in peers:
         lineup += [(f"{p.key} base", p, {"PYTHONPATH": base_tree}), (f"{p.key} this", p, None)]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in lineup}
     with Server(sc.vehicles, sc.logs, sc.latency) as srv:
         def job(peer: Any) -> dict[str, Any]:
-            return srv.job(page_size=sc.page_size, concurrency=sc.concurrency, **dict(peer.extra))
+            extra = dict(peer.extra)
+            if extra.get("mode") == "postgres":
+                extra["dsn"] = pg.dsn
+            return srv.job(page_size=sc.page_size, concurrency=sc.concurrency, **extra)
 
         run_peer(PEERS["1"].script, job(PEERS["1"]), server_pid=srv.pid)  # warm-up, not counted
         for rnd in range(1, rounds + 1):
             for name, peer, env in lineup:
-                res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=env)
+                db_pid = postmaster_pid(pg) if peer.extra.get("mode") == "postgres" else None
+                res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=env, db_pid=db_pid)
                 runs[name].append(res)
                 print(f"round {rnd}/{rounds} {name:<8} {res['wall_s']:6.3f}s", file=sys.stderr, flush=True)
     return runs
@@ -75,16 +86,18 @@ def report(args: argparse.Namespace, sc: Any, runs: dict[str, list[dict[str, Any
     raw = statistics.median(r["wall_s"] for r in runs["1"])
     print(f"`benchmarks/ab.py --base {args.base} --scenario {sc.key} --peers {args.peers} --rounds {args.rounds}`: "
           f"{sc.describe()}\n")
-    print("| peer | tree | wall s, median (min-max) | wall vs peer 1 | req/s vs peer 1 | peer CPU s |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| peer | tree | wall s, median (min-max) | wall vs peer 1 | req/s vs peer 1 | peer CPU s | PostgreSQL CPU s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, results in runs.items():
         walls = [r["wall_s"] for r in results]
         med = statistics.median(walls)
         key, _, tree = name.partition(" ")
         label = PEERS[key].label
         cpu = statistics.median(r["cpu_s"] for r in results)
+        db = [r["db_cpu_s"] for r in results if "db_cpu_s" in r]
+        db_text = f"{statistics.median(db):.2f}" if db else "-"
         print(f"| {key} {label} | {tree or '-'} | {med:.3f} ({min(walls):.3f}-{max(walls):.3f}) | "
-              f"{med / raw:.2f}x | {raw / med:.0%} | {cpu:.3f} |")
+              f"{med / raw:.2f}x | {raw / med:.0%} | {cpu:.3f} | {db_text} |")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ async def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for method, group, runs in rows:
         desc = {
-            "copy": "COPY to staging + INSERT ON CONFLICT",
+            "copy": "COPY into the table (savepoint; staged on a key conflict)",
             "unnest": "INSERT ... unnest() ON CONFLICT",
             "auto": "auto (default: unnest below 400 records of a kind, else COPY)",
         }[method]

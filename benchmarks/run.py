@@ -87,9 +87,10 @@ PEERS = {
     "5j": Peer("5j", "evenergy_async Harvester run(JsonlSink) (CLI)", "evenergy.py", {"mode": "jsonl"}),
     "5jf": Peer("5jf", "evenergy_async run(JsonlSink), no fsync", "evenergy.py", {"mode": "jsonl", "fsync": False}),
     "5p": Peer("5p", "evenergy_async paginators", "evenergy.py", {"mode": "paginators"}),
+    "5g": Peer("5g", "evenergy_async Harvester run(PostgresSink)", "evenergy.py", {"mode": "postgres"}),
     "5n": Peer("5n", "evenergy_async Harvester, no orjson", "evenergy.py", {"mode": "harvester", "no_orjson": True}),
 }
-DEFAULT_PEERS = "1,1o,2,3,4,5,5j,5p"
+DEFAULT_PEERS = "1,1o,2,3,4,5,5j,5g,5p"
 
 
 def harvester_available() -> bool:
@@ -103,7 +104,9 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------------- running
 
 
-def run_scenario(sc: Scenario, peers: list[Peer], rounds: int, gen_path: str | None) -> dict[str, Any]:
+def run_scenario(
+    sc: Scenario, peers: list[Peer], rounds: int, gen_path: str | None, pg: Any = None
+) -> dict[str, Any]:
     log(f"\n== scenario ({sc.key}) {sc.title}: {sc.describe()}")
     with Server(sc.vehicles, sc.logs, sc.latency) as srv:
         log(f"   server pid {srv.pid} ready in {srv.info['setup_s']:.1f}s, {srv.expected_records:,} records expected")
@@ -112,6 +115,8 @@ def run_scenario(sc: Scenario, peers: list[Peer], rounds: int, gen_path: str | N
             extra = dict(peer.extra)
             if peer.key == "4":
                 extra["generated_path"] = gen_path
+            if extra.get("mode") == "postgres":
+                extra["dsn"] = pg.dsn
             return srv.job(page_size=sc.page_size, concurrency=sc.concurrency, **extra)
 
         # warm-up, not counted: fills the server's page cache for both URL shapes (the harvester's
@@ -122,7 +127,8 @@ def run_scenario(sc: Scenario, peers: list[Peer], rounds: int, gen_path: str | N
         runs: dict[str, list[dict[str, Any]]] = {p.key: [] for p in peers}
         for rnd in range(1, rounds + 1):
             for peer in peers:
-                res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=peer.env)
+                db_pid = postmaster_pid(pg) if peer.extra.get("mode") == "postgres" else None
+                res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=peer.env, db_pid=db_pid)
                 runs[peer.key].append(res)
                 log(
                     f"   round {rnd}/{rounds} peer {peer.key:<3} {peer.label:<38} {res['wall_s']:7.2f}s "
@@ -160,6 +166,7 @@ def summarize(sc: dict[str, Any], peers: list[Peer]) -> list[dict[str, Any]]:
         requests = statistics.median(r["requests"] for r in runs)
         wall = statistics.median(walls)
         server = [r["server_cpu_s"] / r["wall_s"] for r in runs if "server_cpu_s" in r]
+        db = [r["db_cpu_s"] for r in runs if "db_cpu_s" in r]
         rows.append({
             "peer": peer.key,
             "label": peer.label,
@@ -175,6 +182,7 @@ def summarize(sc: dict[str, Any], peers: list[Peer]) -> list[dict[str, Any]]:
             "requests_per_s": requests / wall,
             "cpu_median": statistics.median(r["cpu_s"] for r in runs),
             "server_cpu_share": statistics.median(server) if server else None,
+            "db_cpu_median": statistics.median(db) if db else None,
             "maxrss_mb": statistics.median(r["maxrss_kb"] for r in runs) / 1024,
         })
     base = next((r for r in rows if r["peer"] == "1"), None)
@@ -192,6 +200,9 @@ def scenario_table(sc: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if latency:
         head += ["req/s vs peer 1", f"share of ideal {scenario.ideal_rps:,.0f} req/s"]
     head += ["peer CPU s", "server CPU"]
+    db = any(r.get("db_cpu_median") is not None for r in rows)
+    if db:
+        head += ["PostgreSQL CPU s"]
     lines = [
         f"### Scenario ({scenario.key}) {scenario.title}",
         "",
@@ -212,6 +223,8 @@ def scenario_table(sc: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"{r['cpu_median']:.2f}",
             f"{r['server_cpu_share']:.0%}" if r["server_cpu_share"] is not None else "-",
         ]
+        if db:
+            cells.append(f"{r['db_cpu_median']:.2f}" if r.get("db_cpu_median") is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -230,7 +243,7 @@ def targets(summaries: dict[str, list[dict[str, Any]]], mem: dict[str, Any] | No
 
     aim = row("i", "1o")
     aim_text = f", aim {aim['wall_ratio']:.2f}x = peer 1o, raw+orjson" if aim and aim["wall_ratio"] else ""
-    for peer in ("5", "5j", "5p"):
+    for peer in ("5", "5j", "5g", "5p"):
         label = PEERS[peer].label + ("" if peer != "5p" else " (for reference)")
         r = row("i", peer)
         if r and r["wall_ratio"]:
@@ -303,7 +316,11 @@ def markdown(report: dict[str, Any], summaries: dict[str, list[dict[str, Any]]])
         "Each peer runs in its own subprocess; peers are interleaved round by round; wall time is the peer's "
         "event-loop run (session set-up, harvest, teardown), medians with min-max. A run counts only if the peer "
         "returned exactly the expected number of records. \"server CPU\" is the server process's CPU time over "
-        "the peer's wall time: near 100% would mean the server, not the peer, was the bottleneck.",
+        "the peer's wall time: near 100% would mean the server, not the peer, was the bottleneck. "
+        "Peer 5g loads into a PostgreSQL server on the same 2 cores (started for the run, fsync on, a fresh "
+        "schema per run, created inside the timed part as a first harvest would); \"PostgreSQL CPU s\" is that "
+        "server's CPU time (all its processes) during the peer's process, including the untimed row count "
+        "and schema drop after the run.",
         "",
     ]
     for note in report.get("notes", []):
@@ -390,6 +407,33 @@ def write_outputs(report: dict[str, Any], out: Path) -> str:
     return md
 
 
+def start_postgres() -> tuple[Any, str]:
+    """A throwaway PostgreSQL server for peer 5g, configured as shipped (fsync on), as the tests
+    and ``postgres_load.py`` start one (``tests/pgserver.py``; ``$EVENERGY_TEST_DATABASE_URL``
+    uses an existing server instead): (server, message), or (None, why peer 5g is skipped)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import asyncpg  # noqa: F401
+
+        from tests.pgserver import start_server
+
+        server = start_server(durable=True)
+    except Exception as exc:  # any reason: the peer is skipped and the report says why
+        return None, f"peer 5g SKIPPED: no PostgreSQL server ({type(exc).__name__}: {exc})"
+    where = f"{server.directory} ({server.bindir})" if server.directory else "an existing server ($EVENERGY_TEST_DATABASE_URL)"
+    return server, f"PostgreSQL for peer 5g: {where}, fsync on"
+
+
+def postmaster_pid(pg: Any) -> int | None:
+    """The PostgreSQL server's main process (None: a server this run did not start)."""
+    if pg is None or pg.directory is None:
+        return None
+    try:
+        return int(Path(pg.directory, "data", "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 round (a smoke check)")
@@ -419,6 +463,15 @@ def main() -> None:
             notes.append(msg)
             continue
         peers.append(peer)
+    pg = None
+    if any(p.extra.get("mode") == "postgres" for p in peers):
+        pg, msg = start_postgres()
+        if pg is None:
+            log(f"!! {msg}")
+            notes.append(msg)
+            peers = [p for p in peers if p.extra.get("mode") != "postgres"]
+        else:
+            log(msg)
 
     command = "benchmarks/run.py " + " ".join(sys.argv[1:])
     report: dict[str, Any] = {"command": command.strip(), "environment": environment(), "notes": notes,
@@ -433,8 +486,12 @@ def main() -> None:
             for note in gen_notes:
                 log(f"openapi-python-client: {note}")
                 notes.append(f"openapi-python-client (temporary copy of the spec): {note}")
-        for sc in scenarios:
-            report["scenarios"][sc.key] = run_scenario(sc, peers, rounds, gen_path)
+        try:
+            for sc in scenarios:
+                report["scenarios"][sc.key] = run_scenario(sc, peers, rounds, gen_path, pg)
+        finally:
+            if pg is not None:
+                pg.stop()
         if not args.no_memory:
             if harvester_available():
                 report["memory"] = memory.measure(quick=args.quick, log=log)

@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,16 @@ from _common import Job, Tally, main, run_pool
 ev: Any = None
 Harvester: Any = None
 JsonlSink: Any = None
+PostgresSink: Any = None
+PostgresStateStore: Any = None
 
 
 def setup(job: Job) -> None:
-    global ev, Harvester, JsonlSink
+    global ev, Harvester, JsonlSink, PostgresSink, PostgresStateStore
     if job.extra.get("mode") == "jsonl" and not job.extra.get("out_dir"):
         job.extra["_tmp_dir"] = tempfile.mkdtemp(prefix="evbench-jsonl-")
+    if job.extra.get("mode") == "postgres":
+        job.extra["_schema"] = f"bench_{uuid.uuid4().hex[:12]}"
     if job.extra.get("no_orjson"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
     ev = importlib.import_module("evenergy_async")
@@ -51,6 +56,9 @@ def setup(job: Job) -> None:
             harvest_pkg = importlib.import_module("evenergy_async._harvest")
             Harvester, JsonlSink = harvest_pkg.Harvester, harvest_pkg.JsonlSink
             print("note: Harvester imported from evenergy_async._harvest", file=sys.stderr)
+    if job.extra.get("mode") == "postgres":
+        importlib.import_module("asyncpg")  # imported here (not timed), as the other peers' libraries
+        PostgresSink, PostgresStateStore = ev.PostgresSink, ev.PostgresStateStore
 
 
 def client_for(job: Job) -> Any:
@@ -122,6 +130,54 @@ async def jsonl(job: Job) -> Tally:
     return tally
 
 
+async def postgres(job: Job) -> Tally:
+    """The harvester's ``run()`` into PostgreSQL: sink and state in one database and schema."""
+    tally = Tally()
+    dsn, schema = job.extra["dsn"], job.extra["_schema"]
+    async with (
+        client_for(job) as client,
+        PostgresStateStore(dsn, schema=schema) as state,
+        harvester_for(job, client, state=state) as h,
+        PostgresSink(dsn, schema=schema) as sink,
+    ):
+        report = await h.run(sink)
+        tally.records = report.records_total
+        tally.requests = report.requests
+        tally.extra = report_extra(report)
+    return tally
+
+
+async def _count_and_drop(dsn: str, schema: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        total = 0
+        for kind in ("status", "location", "command"):
+            total += await conn.fetchval(f'SELECT count(*) FROM "{schema}".{kind}_logs')
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        return int(total)
+    finally:
+        await conn.close()
+
+
+def check_postgres(job: Job, result: dict[str, Any]) -> None:
+    """After the timed run: the tables hold exactly the records reported (then the schema goes)."""
+    import asyncio
+
+    rows = asyncio.run(_count_and_drop(job.extra["dsn"], job.extra["_schema"]))
+    if rows != result["records"]:
+        raise SystemExit(f"PostgreSQL tables hold {rows} rows, the harvest reported {result['records']} records")
+    result["table_rows"] = rows
+
+
+def check_output(job: Job, result: dict[str, Any]) -> None:
+    if job.extra.get("mode") == "postgres":
+        check_postgres(job, result)
+    else:
+        check_jsonl(job, result)
+
+
 def count_lines(directory: str) -> int:
     total = 0
     for path in Path(directory).glob("*.jsonl"):
@@ -150,8 +206,10 @@ async def harvest(job: Job) -> Tally:
         return await paginators(job)
     if mode == "jsonl":
         return await jsonl(job)
+    if mode == "postgres":
+        return await postgres(job)
     return await harvester(job)
 
 
 if __name__ == "__main__":
-    main(harvest, setup=setup, after=check_jsonl)
+    main(harvest, setup=setup, after=check_output)

@@ -43,6 +43,7 @@ from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import (
     DEFAULT_KINDS,
     HarvestBatch,
+    InstantPage,
     LogKind,
     PartitionState,
     RecordFormat,
@@ -1023,6 +1024,7 @@ class Harvester:
                     last=last,
                     state=state,
                     record_format=self._record_format,
+                    instants=_instants(page.items, records),
                 )
             )
             if last:
@@ -1143,3 +1145,12 @@ def _one_error(exc: BaseException) -> BaseException:
     if leaves and all(type(leaf) is type(leaves[0]) for leaf in leaves):
         return leaves[0]
     return exc
+
+
+def _instants(items: Any, records: tuple[Any, ...]) -> list[datetime] | None:
+    """The URL instants of a page's records when every record of the page is new (the
+    records are the page itself, in order) and the page came with them (:class:`InstantPage`)."""
+    if items.__class__ is InstantPage and len(records) == len(items):
+        instants: list[datetime] | None = items.url_instants
+        return instants
+    return None

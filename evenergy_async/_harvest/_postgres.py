@@ -26,8 +26,9 @@ or sink is opened. Schema (version 2) in ``<schema>`` (default ``evenergy``)::
 Exactly once by construction: a :class:`PostgresSink` whose state store is a
 :class:`PostgresStateStore` of the same database and schema is a :class:`TransactionalSink`:
 the harvester hands it each group of batches with their partition states, and ONE transaction
-loads the records (COPY into a temporary staging table, then ``INSERT ... ON CONFLICT DO
-NOTHING``) and upserts the watermarks. A crash leaves both or neither; nothing is cut back.
+loads the records (COPY straight into the table inside a savepoint; when a record is already
+there, the savepoint is rolled back and they go through a temporary staging table and
+``INSERT ... ON CONFLICT DO NOTHING``) and upserts the watermarks. A crash leaves both or neither; nothing is cut back.
 With any other state store the sink commits the records on their own first; a crash before
 the state commit then re-fetches them, and the primary keys drop them again.
 """
@@ -37,14 +38,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._converter import unstructure
-from ._sinks import SinkError, _dumps
-from ._types import HarvestBatch, LogKind, PartitionState, RecordFormat, _untimed_key, page_times, to_micros
+from ._sinks import SinkError
+from ._types import (
+    HarvestBatch,
+    LogKind,
+    PartitionState,
+    RecordFormat,
+    _untimed_key,
+    dumps_each,
+    page_times,
+    to_micros,
+)
 
 if TYPE_CHECKING:
     from ._state import StateStore
@@ -510,16 +522,11 @@ async def _setup_sink_connection(conn: Any) -> None:
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE_UNTIMED} "
         "(kind text, vehicle_id text, record_key text, record jsonb, fetched_at timestamptz) ON COMMIT DELETE ROWS"
     )
-    await conn.set_type_codec(
-        "timestamptz",
-        schema="pg_catalog",
-        encoder=_encode_micros,
-        decoder=_decode_micros,
-        format="tuple",
-    )
-    await conn.set_type_codec(
-        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
-    )
+    # both exchanged in their binary wire forms by asyncpg's own C codecs, no Python call per
+    # value: timestamptz is an int8 of microseconds since 2000-01-01 UTC, jsonb a version byte
+    # (1) and the JSON text
+    await conn.set_builtin_type_codec("timestamptz", schema="pg_catalog", codec_name="int8")
+    await conn.set_builtin_type_codec("jsonb", schema="pg_catalog", codec_name="bytea")
 
 
 def _without_nul(data: bytes) -> bytes:
@@ -527,26 +534,11 @@ def _without_nul(data: bytes) -> bytes:
     return re.sub(rb"(?<!\\)((?:\\\\)*)\\u0000", rb"\1\\ufffd", data)
 
 
-def _encode_micros(us: int) -> tuple[int]:
-    return (us - _PG_EPOCH_US,)
-
-
-def _decode_micros(value: tuple[int]) -> int:
-    return value[0] + _PG_EPOCH_US
-
-
-def _encode_jsonb(data: bytes) -> bytes:
-    return b"\x01" + data  # jsonb's binary format: version 1, then the JSON text
-
-
-def _decode_jsonb(data: bytes) -> bytes:
-    return data[1:]
-
 
 class _Rows:
     """Batches to load, per kind; their rows are made while COPY streams them (so the server
     parses one chunk while the next is encoded here). Records without a timestamp are set
-    aside in ``untimed`` on the way. Iterate each kind's rows once."""
+    aside in ``untimed`` on the way (a kind's rows made again replace its untimed ones)."""
 
     __slots__ = ("batches", "count", "untimed")
 
@@ -565,19 +557,34 @@ class _Rows:
         self.count += len(batch.records)
 
     def timed(self, kind: LogKind) -> Iterator[tuple[str, int, bytes, int]]:
-        dumps = _dumps
+        """The kind's rows in the sink connection's wire forms (see ``_setup_sink_connection``):
+        ``(vehicle_id, ts, record, fetched_at)``, the times in microseconds since 2000-01-01
+        UTC, the record as jsonb's binary form."""
+        epoch = _PG_EPOCH_US
+        # a second pass (the staged load after a key conflict) sets the kind's untimed aside anew
+        self.untimed = [row for row in self.untimed if row[0] != kind.value]
         for batch, fetched in self.batches[kind]:
             records = batch.records
             vid = batch.vehicle_id
-            wire = batch.record_format == "wire"
-            for record, us in zip(records, page_times(records, kind), strict=True):
-                data = dumps(record if wire else unstructure(record))
+            datas = dumps_each(records if batch.record_format == "wire" else map(unstructure, records))
+            times = page_times(records, kind, batch.instants)
+            fetched_pg = fetched - epoch
+            if None not in times and not any(map(_contains, datas, repeat(b"\\u0000"))):
+                # the usual page: its rows made by C-level maps
+                yield from zip(repeat(vid), map(_sub, times, repeat(epoch)), map(_JSONB_V1.__add__, datas), repeat(fetched_pg))
+                continue
+            for record, us, data in zip(records, times, datas, strict=True):
                 if b"\\u0000" in data:
                     data = _without_nul(data)
                 if us is None:
-                    self.untimed.append((kind.value, vid, _untimed_key(record, kind), data, fetched))
+                    self.untimed.append((kind.value, vid, _untimed_key(record, kind), _JSONB_V1 + data, fetched_pg))
                 else:
-                    yield (vid, us, data, fetched)
+                    yield (vid, us - epoch, _JSONB_V1 + data, fetched_pg)
+
+
+_JSONB_V1 = b"\x01"  # jsonb's binary form: this version byte, then the JSON text
+_contains = operator.contains
+_sub = operator.sub
 
 
 class PostgresSink:
@@ -587,11 +594,12 @@ class PostgresSink:
     each group of batches and its partition states commit in one transaction (see
     :class:`TransactionalSink`). Otherwise ``write`` buffers, and ``commit`` loads the records
     in a transaction of their own and returns no checkpoint (the primary keys make a re-sent
-    record a no-op). ``method``: ``"copy"`` (COPY into a temporary staging table, then
-    ``INSERT ... ON CONFLICT DO NOTHING``), ``"unnest"`` (one ``INSERT ... SELECT FROM
+    record a no-op). ``method``: ``"copy"`` (COPY, see below), ``"unnest"`` (one ``INSERT ... SELECT FROM
     unnest(...) ON CONFLICT DO NOTHING``: fewer round trips, faster for small loads) or
     ``"auto"`` (the default: COPY from :data:`COPY_FROM` records of a kind in one
-    transaction, unnest below); ``benchmarks/postgres_load.py`` measures all three.
+    transaction, unnest below); ``benchmarks/postgres_load.py`` measures all three. COPY goes
+    straight into the table; only when a record of the load is already there is the load
+    done again through the staging table (``staged_loads`` counts those).
     ``duplicates`` counts the records the primary keys dropped.
     """
 
@@ -608,6 +616,7 @@ class PostgresSink:
         self.records_written = 0
         self.duplicates = 0
         self.transactions = 0
+        self.staged_loads = 0
 
     def __repr__(self) -> str:
         return f"<PostgresSink {self._db.redacted} schema={self._db.schema!r}>"
@@ -683,15 +692,7 @@ class PostgresSink:
                         method == "auto" and sum(len(b.records) for b, _ in pending) >= COPY_FROM
                     )
                     if use_copy:
-                        await conn.copy_records_to_table(
-                            _stage(kind), records=rows.timed(kind), columns=("vehicle_id", "ts", "record", "fetched_at")
-                        )
-                        self._after_copy()
-                        status = await conn.execute(
-                            f"INSERT INTO {target} (vehicle_id, ts, record, fetched_at) "
-                            f"SELECT vehicle_id, ts, record, fetched_at FROM {_stage(kind)} "
-                            "ON CONFLICT (vehicle_id, ts) DO NOTHING"
-                        )
+                        status = await self._copy(conn, kind, rows)
                     else:
                         columns = list(zip(*rows.timed(kind), strict=True)) or [(), (), (), ()]
                         self._after_copy()
@@ -724,6 +725,33 @@ class PostgresSink:
         self.transactions += 1
         self.records_written += inserted
         self.duplicates += rows.count - inserted
+
+    async def _copy(self, conn: Any, kind: LogKind, rows: _Rows) -> str:
+        """COPY a kind's rows straight into its table, in a savepoint: the usual load, where no
+        record is there yet (the harvester sends each once), writes each row once. A record
+        already there (a re-run after a state was lost, a state store of its own committing
+        after this sink) fails the COPY on the primary key: the savepoint is rolled back and
+        the rows are made again, COPYed into the staging table and moved by ``INSERT ... ON
+        CONFLICT DO NOTHING``. Returns the command status (its row count: the rows added)."""
+        columns = ("vehicle_id", "ts", "record", "fetched_at")
+        asyncpg = _asyncpg()
+        try:
+            async with conn.transaction():  # nested: a savepoint
+                status: str = await conn.copy_records_to_table(
+                    _table(kind), schema_name=self._db.schema, records=rows.timed(kind), columns=columns
+                )
+                self._after_copy()
+            return status
+        except asyncpg.UniqueViolationError:
+            self.staged_loads += 1
+        await conn.copy_records_to_table(_stage(kind), records=rows.timed(kind), columns=columns)
+        self._after_copy()
+        status = await conn.execute(
+            f"INSERT INTO {self._db.q}.{_table(kind)} (vehicle_id, ts, record, fetched_at) "
+            f"SELECT vehicle_id, ts, record, fetched_at FROM {_stage(kind)} "
+            "ON CONFLICT (vehicle_id, ts) DO NOTHING"
+        )
+        return status
 
     # crash-test hooks (called inside the transaction, or right after COMMIT)
     def _after_copy(self) -> None:

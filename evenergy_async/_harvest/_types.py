@@ -326,13 +326,16 @@ def _micros_list(dts: Iterable[datetime]) -> list[int]:
     return [(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds for d in deltas]
 
 
-def page_times(records: Sequence[Any], kind: LogKind) -> list[int | None]:
+def page_times(
+    records: Sequence[Any], kind: LogKind, instants: Sequence[datetime] | None = None
+) -> list[int | None]:
     """:func:`record_time` of every record of a page: the same values, computed in bulk.
 
     The common page (see :func:`_url_datetimes`, all aware) goes through C-level maps; any
-    other page is done record by record by :func:`record_time` itself.
+    other page is done record by record by :func:`record_time` itself. ``instants``: the
+    records' URL timestamps, already parsed (:attr:`HarvestBatch.instants`).
     """
-    dts = _url_datetimes(records)
+    dts = instants if instants is not None and len(instants) == len(records) else _url_datetimes(records)
     if dts is not None:
         try:
             return list(_micros_list(dts))
@@ -578,6 +581,16 @@ def dumps_json(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":"), default=str).encode()
 
 
+def dumps_each(items: Iterable[Any]) -> list[bytes]:
+    """:func:`dumps_json` of each item: one C-level map over them, the careful way only for a
+    sequence that holds text orjson refuses."""
+    items = items if isinstance(items, (list, tuple)) else list(items)
+    try:
+        return list(map(_dumps, items))
+    except (_DumpsError, TypeError, ValueError, UnicodeEncodeError):
+        return [dumps_json(item) for item in items]
+
+
 @attrs.frozen(slots=True)
 class HarvestBatch(Generic[R]):
     """One page worth of new records of one vehicle and kind (newest first).
@@ -587,7 +600,10 @@ class HarvestBatch(Generic[R]):
     (``dict``; see :class:`~._sinks.Sink`). Duplicates (overlap with an earlier run, a
     record repeated at a page boundary) are already dropped, so a batch may be empty: it
     then only advances the state (``last`` marks the partition's final page). ``state`` is
-    what gets committed once the batch is delivered.
+    what gets committed once the batch is delivered. ``instants``: each record's URL
+    timestamp (aware), when the harvester already has them (the API's usual page), else None;
+    a sink that stores records by time (``PostgresSink``) reads them from there instead of
+    parsing every URL again (:func:`page_times`).
     """
 
     token: str
@@ -598,6 +614,7 @@ class HarvestBatch(Generic[R]):
     last: bool
     state: PartitionState = attrs.field(repr=False)
     record_format: RecordFormat = "typed"
+    instants: Sequence[datetime] | None = attrs.field(default=None, repr=False, eq=False)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -7,7 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -128,6 +128,41 @@ async def test_records_without_a_timestamp_are_kept_once(pg_server: PgServer, pg
         assert row["data_source"] == "a\ufffdb \\u0000 \\\ufffd"  # NUL -> U+FFFD, the rest as sent
     stored_ts = pg_server.psql(f"SELECT ts AT TIME ZONE 'UTC' FROM {pg_schema}.status_logs WHERE vehicle_id = 'v1'").strip()
     assert stored_ts == "2026-11-02 03:04:05.678901"
+
+
+async def test_copy_goes_straight_in_and_a_record_already_there_stages_the_load(
+    pg_server: PgServer, pg_schema: str
+) -> None:
+    """COPY writes a load straight into the table; when one of its records is already there the
+    savepoint is rolled back and the load goes through the staging table: the new records are
+    added, the old one counted as a duplicate, the untimed record kept once, and the state
+    committed with them."""
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    recs = [
+        VehicleStatusLog(sampled_at=base + timedelta(minutes=i), state_of_charge_percentage=i % 100) for i in range(700)
+    ]
+    untimed = VehicleStatusLog(state_of_charge_percentage=7)
+    async with (
+        PostgresStateStore(pg_server.dsn, schema=pg_schema) as state,
+        PostgresSink(pg_server.dsn, schema=pg_schema, method="copy") as sink,
+    ):
+        first = batch("v1", recs[:500], watermark=1)
+        await sink.commit_with_state([first], [first.state])
+        assert (sink.records_written, sink.duplicates, sink.staged_loads) == (500, 0, 0)
+        second = batch("v1", [*recs[499:], untimed], watermark=2)  # recs[499] is already there
+        await sink.commit_with_state([second], [second.state])
+        assert (sink.records_written, sink.duplicates, sink.staged_loads) == (701, 1, 1)
+        third = batch("v2", recs[:450], watermark=3)  # another vehicle: nothing there, straight in
+        await sink.commit_with_state([third], [third.state])
+        assert (sink.records_written, sink.duplicates, sink.staged_loads) == (1151, 1, 1)
+        counts = await sink.counts()
+        assert counts["status_logs"] == (1150, 1150) and counts["untimed_logs"] == (1, 1)
+        loaded = await state.load("v1", LogKind.STATUS)
+        assert loaded is not None and loaded.watermark == 2
+    stored = pg_server.psql(
+        f"SELECT count(*), min(ts), max(ts) FROM {pg_schema}.status_logs WHERE vehicle_id = 'v1'"
+    ).strip()
+    assert stored.startswith("700|2026-11-01 00:00:00")
 
 
 async def test_schemas_are_separate_and_a_newer_version_is_refused(pg_server: PgServer, pg_schema: str) -> None:

@@ -22,12 +22,21 @@ from hypothesis import strategies as st
 
 from evenergy_async import EvEnergyClient, ResponseDecodeError
 from evenergy_async._converter import parse_timestamp, structure, structure_list, unstructure
-from evenergy_async._harvest import HarvestBatch, Harvester, JsonlSink, LogKind, MemorySink, PartitionState
+from evenergy_async._harvest import (
+    HarvestBatch,
+    Harvester,
+    JsonlSink,
+    LogKind,
+    MemorySink,
+    MemoryStateStore,
+    PartitionState,
+)
 from evenergy_async._harvest._types import (
     InstantPage,
     content_hash,
     page_instants,
     page_keys,
+    page_times,
     record_key,
     record_time,
     to_micros,
@@ -218,6 +227,55 @@ def test_the_typed_usual_page_takes_its_url_instants_from_the_decoded_time_field
         assert (str(ours.value), ours.value.path) == (str(typed.value), typed.value.path)
 
 
+class _KeepBatches:
+    """A sink that keeps the batches themselves."""
+
+    sink_id = "keep"
+
+    def __init__(self, record_format: str) -> None:
+        self.record_format = record_format
+        self.batches: list[HarvestBatch[Any]] = []
+
+    async def recover(self, checkpoint: str | None) -> None:
+        return None
+
+    async def write(self, batch: HarvestBatch[Any]) -> None:
+        self.batches.append(batch)
+
+    async def commit(self) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("fmt", ["wire", "typed"])
+async def test_batches_carry_the_url_instants_of_their_records(sim: Simulator, clients: list[EvEnergyClient], fmt: str) -> None:
+    """A batch whose records are its whole usual page carries their URL instants (a sink keying
+    by time reads them instead of the URLs); they give every record's own time. A re-run's
+    pages, whose old records are dropped, carry none."""
+    state = MemoryStateStore()
+    runs: list[list[HarvestBatch[Any]]] = []
+    for _ in range(2):
+        sink = _KeepBatches(fmt)
+        async with Harvester(clients[0], kinds="status,command", state=state, page_size=7) as h:
+            assert (await h.run(sink)).complete
+        runs.append(sink.batches)
+    first, again = runs
+    assert sum(len(b.records) for b in first) > 0 and sum(len(b.records) for b in again) == 0
+    assert [b for b in first if b.instants is not None and b.records]  # the usual pages
+    for b in first + again:
+        times = [record_time(r, b.kind) for r in b.records]
+        if b.instants is not None:
+            assert len(b.instants) == len(b.records) > 0
+            assert [to_micros(dt) for dt in b.instants] == times
+            assert page_times(b.records, b.kind, b.instants) == times
+    assert all(b.instants is None for b in again)
+    # instants that do not match the records in number are not used
+    b = next(b for b in first if b.instants is not None and len(b.records) > 1)
+    assert page_times(b.records, b.kind, b.instants[1:]) == [record_time(r, b.kind) for r in b.records]
+
+
 def _batch(records: tuple[Any, ...], fmt: str = "wire", vid: str = VID) -> HarvestBatch[Any]:
     state = PartitionState(token="t", vehicle_id=vid, kind=LogKind.STATUS)
     return HarvestBatch(
@@ -300,7 +358,6 @@ async def test_wire_and_typed_runs_continue_each_other_exactly_once(
     sim: Simulator, clients: list[EvEnergyClient], first: str
 ) -> None:
     """State written by one path is resumed by the other without a duplicate or a gap."""
-    from evenergy_async._harvest import MemoryStateStore
 
     state = MemoryStateStore()
     cut, end = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
