@@ -134,10 +134,11 @@ async def postgres(job: Job) -> Tally:
     """The harvester's ``run()`` into PostgreSQL: sink and state in one database and schema."""
     tally = Tally()
     dsn, schema = job.extra["dsn"], job.extra["_schema"]
+    tuning = {k: job.extra[k] for k in ("queue_size", "commit_batches", "commit_interval") if k in job.extra}
     async with (
         client_for(job) as client,
         PostgresStateStore(dsn, schema=schema) as state,
-        harvester_for(job, client, state=state) as h,
+        harvester_for(job, client, state=state, **tuning) as h,
         PostgresSink(dsn, schema=schema) as sink,
     ):
         report = await h.run(sink)
