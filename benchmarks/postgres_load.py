@@ -165,7 +165,7 @@ async def main() -> None:
         desc = {
             "copy": "COPY into the table (savepoint; staged on a key conflict)",
             "unnest": "INSERT ... unnest() ON CONFLICT",
-            "auto": "auto (default: unnest below 400 records of a kind, else COPY)",
+            "auto": "auto (default: unnest below 100 records of a kind, else COPY)",
         }[method]
         rates = [total / m.wall for m in runs]
         client = statistics.median(m.client_cpu for m in runs) / total * 1e6
