@@ -274,6 +274,15 @@ async def test_batches_carry_the_url_instants_of_their_records(sim: Simulator, c
     # instants that do not match the records in number are not used
     b = next(b for b in first if b.instants is not None and len(b.records) > 1)
     assert page_times(b.records, b.kind, b.instants[1:]) == [record_time(r, b.kind) for r in b.records]
+    # a naive instant (a URL time without an offset: UTC) gives the records' own times too
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    times = ["2026-11-01T09:39:45.000002", "2026-11-01T09:39:45.000001+02:00"]
+    page = wire_records([{"url": base + t, "sampled_at": t} for t in times], LogKind.STATUS)
+    assert isinstance(page, InstantPage) and page.url_instants is not None
+    assert page.url_instants[0].tzinfo is None
+    expected = [record_time(r, LogKind.STATUS) for r in page]
+    assert page_times(tuple(page), LogKind.STATUS, page.url_instants) == expected
+    assert expected[0] == to_micros(datetime(2026, 11, 1, 9, 39, 45, 2, tzinfo=UTC))
 
 
 def _batch(records: tuple[Any, ...], fmt: str = "wire", vid: str = VID) -> HarvestBatch[Any]:
