@@ -45,7 +45,6 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._converter import unstructure
 from ._sinks import SinkError
 from ._types import (
     HarvestBatch,
@@ -53,7 +52,6 @@ from ._types import (
     PartitionState,
     RecordFormat,
     _untimed_key,
-    dumps_each,
     page_times,
     to_micros,
 )
@@ -568,7 +566,7 @@ class _Rows:
         for batch, fetched in self.batches[kind]:
             records = batch.records
             vid = batch.vehicle_id
-            datas = dumps_each(records if batch.record_format == "wire" else map(unstructure, records))
+            datas = batch.record_json()
             times = page_times(records, kind, batch.instants)
             fetched_pg = fetched - epoch
             if None not in times and not any(map(_contains, datas, repeat(b"\\u0000"))):

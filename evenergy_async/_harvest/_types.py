@@ -635,9 +635,7 @@ class HarvestBatch(Generic[R]):
     def record_json(self) -> list[bytes]:
         """Each record serialized once, as compact JSON bytes (for a sink storing JSON, e.g.
         a ``jsonb`` column): a wire record as sent, a model in its wire form."""
-        if self.record_format == "wire":
-            return [dumps_json(r) for r in self.records]
-        return [dumps_json(unstructure(r)) for r in self.records]
+        return dumps_each(self.records if self.record_format == "wire" else map(unstructure, self.records))
 
     def jsonl(self) -> bytes:
         """The batch as JSON lines: each record with ``vehicle_id`` added first, one per line
