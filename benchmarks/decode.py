@@ -10,7 +10,12 @@ For each log kind, one page of ``--items`` records from the simulator's data gen
 * ``fromisoformat`` of the record's timestamps alone (the datetime share);
 * ``evenergy structure_list``: evenergy_async's converter on the parsed page;
 * ``plain cattrs``: the hand-written attrs classes of peer 2 with a plain ``cattrs.Converter``;
-* ``generated from_dict``: openapi-python-client's models (only with ``--generated DIR``).
+* ``generated from_dict``: openapi-python-client's models (only with ``--generated DIR``);
+* ``msgspec bytes -> same models``: ``msgspec.json.Decoder(list[<evenergy model>])`` on the
+  page *bytes* (parsing included: compare it with ``orjson.loads`` + ``evenergy structure_list``),
+  only when msgspec is installed (the ``bench`` extra). The library does not use msgspec; the
+  column measures what a C decoder into the same attrs models would cost (issue 12). A kind
+  whose msgspec result differs from evenergy's on this page gets no number.
 
 A converter regression shows up as a jump in the evenergy row.
 """
@@ -40,6 +45,11 @@ try:
     import orjson
 except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - an optional column
+    msgspec = None
 
 KINDS = ("status", "location", "command")
 EV_MODELS = {"status": ev.VehicleStatusLog, "location": ev.VehicleLocationLog, "command": ev.VehicleCommandLog}
@@ -102,6 +112,14 @@ def bench_kind(kind: str, items: int, repeat: int, gen_model: Any) -> dict[str, 
     if gen_model is not None:
         from_dict = gen_model.from_dict
         row["generated from_dict"] = ns_per_item(lambda: [from_dict(r) for r in data], items, repeat)
+    if msgspec is not None:
+        decoder = msgspec.json.Decoder(list[cls])
+        try:
+            same = decoder.decode(body) == ev.structure_list(data, cls)
+        except (msgspec.DecodeError, TypeError):
+            same = False
+        if same:
+            row["msgspec bytes -> same models"] = ns_per_item(lambda: decoder.decode(body), items, repeat)
     return row
 
 
