@@ -124,7 +124,8 @@ def bench_kind(kind: str, items: int, repeat: int, gen_model: Any) -> dict[str, 
 
 
 def markdown(results: dict[str, dict[str, float]], items: int) -> str:
-    columns = [c for c in next(iter(results.values())) if c != "bytes_per_item"]
+    # every row's columns, in first-seen order (a kind may lack one: "-")
+    columns = [c for c in dict.fromkeys(c for row in results.values() for c in row) if c != "bytes_per_item"]
     lines = [
         f"Decode cost per item, ns (median of repeats, one page of {items} records; structure rows exclude JSON parsing)",
         "",

@@ -270,7 +270,8 @@ def targets(summaries: dict[str, list[dict[str, Any]]], mem: dict[str, Any] | No
 
 def decode_table(dec: dict[str, Any]) -> str:
     results = dec["results"]
-    columns = [c for c in next(iter(results.values())) if c != "bytes_per_item"]
+    # every row's columns, in first-seen order (a kind may lack one: "-")
+    columns = [c for c in dict.fromkeys(c for row in results.values() for c in row) if c != "bytes_per_item"]
     lines = [
         f"### Decode cost per item (ns, median of repeats; one page of {dec['items']} records)",
         "",
