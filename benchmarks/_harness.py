@@ -19,11 +19,18 @@ PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (None: no such process, or no /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def proc_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _proc_stat(pid)
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
@@ -32,19 +39,13 @@ def tree_cpu_seconds(pid: int) -> float | None:
     """CPU time of a process, its children that have ended (reaped) and those still running
     (Linux /proc), or None elsewhere: a PostgreSQL server's, whose backends come and go with
     the connections."""
-    def stat(p: int | str) -> list[str] | None:
-        try:
-            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-
-    own = stat(pid)
+    own = _proc_stat(pid)
     if own is None:
         return None
     ticks = sum(int(x) for x in own[11:15])  # utime, stime, cutime, cstime
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = stat(entry)
+            fields = _proc_stat(entry)
             if fields is not None and fields[1] == str(pid):  # a child of pid
                 ticks += sum(int(x) for x in fields[11:15])
     return ticks / CLK_TCK

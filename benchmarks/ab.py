@@ -47,7 +47,7 @@ def main() -> None:
         tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), args.base], cwd=ROOT, check=True)
         pg = None
-        if any(p.extra.get("mode") == "postgres" for p in peers):  # peer 5g: a PostgreSQL server of its own
+        if any(p.postgres for p in peers):  # peer 5g: a PostgreSQL server of its own
             pg, msg = start_postgres()
             if pg is None:
                 raise SystemExit(f"ab.py: {msg}")
@@ -68,14 +68,15 @@ def measure(sc: Any, peers: list[Any], rounds: int, base_tree: str, pg: Any = No
     with Server(sc.vehicles, sc.logs, sc.latency) as srv:
         def job(peer: Any) -> dict[str, Any]:
             extra = dict(peer.extra)
-            if extra.get("mode") == "postgres":
+            if peer.postgres:
                 extra["dsn"] = pg.dsn
             return srv.job(page_size=sc.page_size, concurrency=sc.concurrency, **extra)
 
         run_peer(PEERS["1"].script, job(PEERS["1"]), server_pid=srv.pid)  # warm-up, not counted
+        postmaster = postmaster_pid(pg)
         for rnd in range(1, rounds + 1):
             for name, peer, env in lineup:
-                db_pid = postmaster_pid(pg) if peer.extra.get("mode") == "postgres" else None
+                db_pid = postmaster if peer.postgres else None
                 res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=env, db_pid=db_pid)
                 runs[name].append(res)
                 print(f"round {rnd}/{rounds} {name:<8} {res['wall_s']:6.3f}s", file=sys.stderr, flush=True)

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/run.py --quick          # small sizes, 1 round: a smoke check
     .venv/bin/python benchmarks/run.py --scenario i --rounds 3 --peers 1,5
 
-Needs the ``bench`` extra (httpx, openapi-python-client, matplotlib, orjson). Prints a markdown
+Needs the ``bench`` extra (httpx, openapi-python-client, matplotlib, orjson; msgspec for one decode column). Prints a markdown
 table and writes ``benchmarks/results/results.md``, ``results.json`` (raw numbers) and
 ``throughput.png``. See benchmarks/README.md for what each peer is and how runs are counted.
 """
@@ -76,6 +76,11 @@ class Peer:
     extra: dict[str, Any] = attrs.field(factory=dict)
     env: dict[str, str] = attrs.field(factory=dict)
 
+    @property
+    def postgres(self) -> bool:
+        """Whether the peer loads into PostgreSQL (peer 5g: a server is started for it)."""
+        return self.extra.get("mode") == "postgres"
+
 
 PEERS = {
     "1": Peer("1", "raw aiohttp, dicts", "aiohttp_dicts.py"),
@@ -115,7 +120,7 @@ def run_scenario(
             extra = dict(peer.extra)
             if peer.key == "4":
                 extra["generated_path"] = gen_path
-            if extra.get("mode") == "postgres":
+            if peer.postgres:
                 extra["dsn"] = pg.dsn
             return srv.job(page_size=sc.page_size, concurrency=sc.concurrency, **extra)
 
@@ -125,9 +130,10 @@ def run_scenario(
             warm = run_peer(peer.script, job(peer), server_pid=srv.pid, env=peer.env)
             log(f"   warm-up (peer {peer.key}, not counted): {warm['wall_s']:.2f}s")
         runs: dict[str, list[dict[str, Any]]] = {p.key: [] for p in peers}
+        postmaster = postmaster_pid(pg)  # the PostgreSQL server's CPU is counted for peer 5g
         for rnd in range(1, rounds + 1):
             for peer in peers:
-                db_pid = postmaster_pid(pg) if peer.extra.get("mode") == "postgres" else None
+                db_pid = postmaster if peer.postgres else None
                 res = run_peer(peer.script, job(peer), server_pid=srv.pid, env=peer.env, db_pid=db_pid)
                 runs[peer.key].append(res)
                 log(
@@ -467,12 +473,12 @@ def main() -> None:
             continue
         peers.append(peer)
     pg = None
-    if any(p.extra.get("mode") == "postgres" for p in peers):
+    if any(p.postgres for p in peers):
         pg, msg = start_postgres()
         if pg is None:
             log(f"!! {msg}")
             notes.append(msg)
-            peers = [p for p in peers if p.extra.get("mode") != "postgres"]
+            peers = [p for p in peers if not p.postgres]
         else:
             log(msg)
 

@@ -534,7 +534,6 @@ def _without_nul(data: bytes) -> bytes:
     return re.sub(rb"(?<!\\)((?:\\\\)*)\\u0000", rb"\1\\ufffd", data)
 
 
-
 class _Rows:
     """Batches to load, per kind; their rows are made while COPY streams them (so the server
     parses one chunk while the next is encoded here). Records without a timestamp are set

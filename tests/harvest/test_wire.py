@@ -367,7 +367,6 @@ async def test_wire_and_typed_runs_continue_each_other_exactly_once(
     sim: Simulator, clients: list[EvEnergyClient], first: str
 ) -> None:
     """State written by one path is resumed by the other without a duplicate or a gap."""
-
     state = MemoryStateStore()
     cut, end = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
     one, two = MemorySink(record_format=first), MemorySink(record_format="wire" if first == "typed" else "typed")
