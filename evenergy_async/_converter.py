@@ -36,6 +36,7 @@ model, for ``datetime``, ``date`` and the enums.
 
 from __future__ import annotations
 
+import operator
 import re
 import types
 import typing
@@ -928,6 +929,175 @@ def structure_list(data: Any, cls: type[T]) -> list[T]:
     except Exception:
         pass
     return [_slow_value(d, cls, f"$[{i}]") for i, d in enumerate(data)]
+
+
+
+# --------------------------------------------------------------------------------------
+# List pages from bytes, in C (the ``fast`` extra: msgspec)
+# --------------------------------------------------------------------------------------
+
+_LONG_FRACTION_ANY: Final = re.compile(r"[.,][0-9]{7}")
+_FAST_SCALARS: Final = (str, int, bool)
+
+
+@attrs.frozen(slots=True, weakref_slot=False)
+class FastPage:
+    """A list page decoded by :class:`ListBodyDecoder`: ``items`` (the models, exactly what
+    :func:`structure_list` makes of the parsed page) and ``fields``: per item, the raw strings
+    of its timestamp and "URL or object" fields and its ``url`` (attributes of those names;
+    what a caller that needs the strings as sent reads, e.g. the harvester's URL check)."""
+
+    items: list[Any]
+    fields: list[Any]
+
+
+class ListBodyDecoder:
+    """Decodes a list page's body bytes straight into models, in C (msgspec), or declines.
+
+    ``decode(body)`` returns a :class:`FastPage` only when the result is exactly what
+    ``structure_list(decode_json(body), cls)`` returns; otherwise None, and the caller takes
+    the general path (which also makes any error and its JSONPath). msgspec reads a model by
+    rules that differ from ours only in these places, each caught before a page is returned:
+
+    * a timestamp without an offset: msgspec keeps it naive, we take it as UTC (checked on
+      the decoded values);
+    * more than 6 fraction digits: msgspec rounds, we truncate (checked on the raw strings);
+    * a "URL or object" field holding an object (decoded as a string only, else declined);
+    * inputs msgspec refuses that we accept (a comma before the fraction, no seconds, an
+      hour-only offset, a lone surrogate escape, integers past 64 bits): it raises, we decline.
+
+    Only models whose fields are all ``str``, ``int``, ``bool``, open enums, ``datetime`` or
+    "URL or object" (each possibly optional) get one (:func:`list_body_decoder`).
+    """
+
+    __slots__ = ("_dt_fields", "_errors", "_fields", "_items")
+
+    def __init__(self, cls: type[Any], msgspec: Any, dt_fields: tuple[str, ...], str_fields: tuple[str, ...]) -> None:
+        self._items = msgspec.json.Decoder(list[cls])  # type: ignore[valid-type]
+        spec = [(name, str | None, None) for name in dict.fromkeys(("url", *dt_fields, *str_fields))]
+        strings = msgspec.defstruct(f"{cls.__name__}Strings", spec)
+        self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
+        self._dt_fields = tuple(operator.attrgetter(name) for name in dt_fields)
+        self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
+
+    def decode(self, body: bytes) -> FastPage | None:
+        try:
+            items = self._items.decode(body)
+            fields = self._fields.decode(body)
+        except self._errors:
+            return None
+        for get in self._dt_fields:
+            if _LONG_FRACTION_ANY.search("".join(filter(None, map(get, fields)))) is not None:
+                return None  # msgspec rounds past microseconds, we truncate
+            if None in map(_get_tzinfo, filter(None, map(get, items))):
+                return None  # naive: msgspec keeps it so, we take it as UTC
+        return FastPage(items, fields)
+
+    def items(self, body: bytes) -> list[Any] | None:
+        """:meth:`decode`'s items alone (None when it declines)."""
+        page = self.decode(body)
+        return None if page is None else page.items
+
+
+_get_tzinfo = operator.attrgetter("tzinfo")
+_body_decoders: dict[type[Any], ListBodyDecoder | None] = {}
+_msgspec: Any = None
+
+
+def _import_msgspec() -> Any:
+    global _msgspec
+    if _msgspec is None:
+        try:
+            import msgspec
+        except ImportError:
+            _msgspec = False
+        else:
+            _msgspec = msgspec if hasattr(msgspec.json, "Decoder") else False
+    return _msgspec or None
+
+
+def list_body_decoder(cls: type[Any]) -> ListBodyDecoder | None:
+    """The C decoder of JSON arrays of ``cls`` (see :class:`ListBodyDecoder`), or None: msgspec
+    is not installed, or ``cls`` has a field it would read by other rules than ours."""
+    if cls in _body_decoders:
+        return _body_decoders[cls]
+    decoder = None
+    msgspec = _import_msgspec()
+    if msgspec is not None and isinstance(cls, type) and attrs.has(cls):
+        plan = _fast_plan(cls)
+        if plan is not None:
+            decoder = ListBodyDecoder(cls, msgspec, *plan)
+    _body_decoders[cls] = decoder
+    return decoder
+
+
+class JsonListDecoder:
+    """Splits a list page's body into its records' JSON texts, in C (msgspec), or declines.
+
+    ``decode(body)`` returns ``(texts, fields)``: per record, its JSON object exactly as the
+    server wrote it (``bytes``), and the raw strings of ``names`` (attributes; None when missing
+    or null). None (the caller parses the page instead) unless the body is ASCII (so every text is
+    valid UTF-8, whatever the server's escapes), holds no line break (each text is one line),
+    is an array of objects and each named field is a string or null.
+    """
+
+    __slots__ = ("_errors", "_fields", "_texts")
+
+    def __init__(self, msgspec: Any, names: tuple[str, ...]) -> None:
+        self._texts = msgspec.json.Decoder(list[msgspec.Raw])
+        strings = msgspec.defstruct("RecordStrings", [(name, str | None, None) for name in names])
+        self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
+        self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
+
+    def decode(self, body: bytes) -> tuple[list[bytes], list[Any]] | None:
+        if not body.isascii() or b"\n" in body or b"\r" in body:
+            return None
+        try:
+            fields = self._fields.decode(body)  # first: it refuses an element that is no object
+            texts = self._texts.decode(body)
+        except self._errors:
+            return None
+        return list(map(bytes, texts)), fields
+
+
+_json_decoders: dict[tuple[str, ...], JsonListDecoder | None] = {}
+
+
+def json_list_decoder(names: tuple[str, ...]) -> JsonListDecoder | None:
+    """The :class:`JsonListDecoder` reading the string fields ``names``, or None without msgspec."""
+    if names not in _json_decoders:
+        msgspec = _import_msgspec()
+        _json_decoders[names] = None if msgspec is None else JsonListDecoder(msgspec, names)
+    return _json_decoders[names]
+
+
+def list_items_from_body(cls: type[T]) -> Callable[[bytes], list[T] | None] | None:
+    """``body -> list of cls`` by :func:`list_body_decoder` (None when it declines), or None
+    when there is no such decoder: what a paginator takes as ``from_body``."""
+    decoder = list_body_decoder(cls)
+    return None if decoder is None else decoder.items
+
+
+def _fast_plan(cls: type[Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(datetime fields, "URL or object" fields) of a model msgspec reads as we do, else None."""
+    hints = typing.get_type_hints(cls)
+    dt_fields: list[str] = []
+    str_fields: list[str] = []
+    for field in attrs.fields(cls):
+        if field.alias != field.name or field.converter is not None or field.validator is not None:
+            return None
+        args = [a for a in typing.get_args(hints[field.name]) if a is not type(None)] or [hints[field.name]]
+        if len(args) == 1 and args[0] in _FAST_SCALARS:
+            continue
+        if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], OpenEnum):
+            continue
+        if len(args) == 1 and args[0] is datetime:
+            dt_fields.append(field.name)
+        elif len(args) == 2 and args[0] is str and isinstance(args[1], type) and attrs.has(args[1]):
+            str_fields.append(field.name)
+        else:
+            return None
+    return tuple(dt_fields), tuple(str_fields)
 
 
 # --------------------------------------------------------------------------------------

@@ -77,11 +77,14 @@ class Paginator(Generic[T]):
         *,
         auth: AuthMode = "required",
         route: str | None = None,
+        from_body: Callable[[bytes], list[T] | None] | None = None,
     ) -> None:
         self._client = client
         self._route = route  # the list's templated path, for spans, hooks and logs
         self._start = url
         self._structure = structure
+        # the items straight from the body bytes (a C decoder), or None: parse, then ``structure``
+        self._from_body = from_body
         self._auth: AuthMode = auth
         self.next_url: str | None = None
         """The next page's URL after the last page fetched (None when the list is done)."""
@@ -127,11 +130,16 @@ class Paginator(Generic[T]):
     def resume(self, next_url: str) -> Paginator[T]:
         """A paginator of the same list starting at a saved ``next_url`` (same origin only)."""
         url = self._check_origin(next_url, self._start)
-        return type(self)(self._client, url, self._structure, auth=self._auth, route=self._route)
+        return type(self)(
+            self._client, url, self._structure, auth=self._auth, route=self._route, from_body=self._from_body
+        )
 
-    def _with_structure(self, structure: Callable[[Any], list[Any]]) -> Paginator[Any]:
-        """The same list, its items made by ``structure`` from the parsed page (e.g. raw dicts)."""
-        return type(self)(self._client, self._start, structure, auth=self._auth, route=self._route)
+    def _with_structure(
+        self, structure: Callable[[Any], list[Any]], from_body: Callable[[bytes], list[Any] | None] | None = None
+    ) -> Paginator[Any]:
+        """The same list, its items made by ``structure`` from the parsed page (e.g. raw dicts),
+        or by ``from_body`` from the body bytes when it gives them (it returns None to decline)."""
+        return type(self)(self._client, self._start, structure, auth=self._auth, route=self._route, from_body=from_body)
 
     def pages(self) -> AsyncGenerator[Page[T], None]:
         """Every page from the start, in order; raises ``PaginationError`` on a loop.
@@ -195,11 +203,14 @@ class Paginator(Generic[T]):
             err = decode_error(str(exc), method="GET", url=url, status=response.status, path="headers.Link")
             err.transient = True
             raise err from exc
-        data = self._client._json_of(response, "GET")
-        try:
-            items = self._structure(data)
-        except ResponseDecodeError as exc:
-            raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
+        from_body = self._from_body
+        items = None if from_body is None else from_body(response.body)
+        if items is None:  # no C decoder, or it declined: the general path makes any error
+            data = self._client._json_of(response, "GET")
+            try:
+                items = self._structure(data)
+            except ResponseDecodeError as exc:
+                raise decode_error(exc.message, method="GET", url=url, status=response.status, path=exc.path) from exc
         target = self._next_target(url, links, "Link" in response.headers, items)
         next_url = None
         if target is not None:
@@ -271,8 +282,9 @@ class PageNumberPaginator(Paginator[T]):
         *,
         auth: AuthMode = "required",
         route: str | None = None,
+        from_body: Callable[[bytes], list[T] | None] | None = None,
     ) -> None:
-        super().__init__(client, url, structure, auth=auth, route=route)
+        super().__init__(client, url, structure, auth=auth, route=route, from_body=from_body)
         self._computed: set[str] = set()  # next URLs numbered here, not linked by the server
 
     def _next_target(self, url: URL, links: Mapping[str, str], has_link: bool, items: list[T]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from yarl import URL
 
 from . import _models as m
-from ._converter import structure, structure_list, unstructure
+from ._converter import list_items_from_body, structure, structure_list, unstructure
 from ._errors import ResponseDecodeError
 from ._pagination import LinkPaginator, PageNumberPaginator, Paginator
 from ._sansio import (
@@ -170,6 +170,7 @@ class _Service:
             partial(structure_list, cls=model),
             auth=auth,
             route=target.route,
+            from_body=list_items_from_body(model),
         )
 
 

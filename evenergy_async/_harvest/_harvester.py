@@ -468,11 +468,10 @@ class Harvester:
         if not isinstance(sink, Sink):
             owned = JsonlSink(sink)
             sink = owned
-        record_format = getattr(sink, "record_format", "typed")
-        if record_format == "wire":
-            self._record_format = "wire"
-        elif record_format != "typed":
-            raise ValueError(f"{sink!r}: record_format must be 'typed' or 'wire', not {record_format!r}")
+        record_format: RecordFormat = getattr(sink, "record_format", "typed")
+        if record_format not in ("typed", "wire", "json"):
+            raise ValueError(f"{sink!r}: record_format must be 'typed', 'wire' or 'json', not {record_format!r}")
+        self._record_format = record_format
         try:
             # the first requests go out while the sink gets ready (its files, lock and checkpoint
             # take a few milliseconds: a round trip's worth); nothing is written before that

@@ -602,9 +602,10 @@ class PostgresSink:
     ``duplicates`` counts the records the primary keys dropped.
     """
 
-    record_format: RecordFormat = "wire"
-    """The harvester hands this sink the JSON objects as the server sent them: ``record`` holds
-    the record as the API sent it (unknown fields kept), and no model is made or encoded back."""
+    record_format: RecordFormat = "json"
+    """The harvester hands this sink each record's JSON text (see :class:`~._sinks.Sink`):
+    ``record`` holds the record as the API sent it (unknown fields kept), and no model is made
+    or encoded back."""
 
     def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, method: str = "auto") -> None:
         if method not in ("auto", "copy", "unnest"):

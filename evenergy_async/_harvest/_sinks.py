@@ -65,6 +65,9 @@ class Sink(Protocol):
     ``record_format = "wire"`` and gets batches of the JSON objects the server sent
     (``dict``; no model is made, nor encoded back), with the same keys, states and
     exactly-once guarantee; ``batch.jsonl()`` and ``batch.record_json()`` serialize them.
+    A sink that stores JSON text declares ``record_format = "json"``: each record is its JSON
+    object's text (``bytes``, UTF-8, one line), the server's own where the ``fast`` extra can
+    split the page without parsing it into objects, else the parsed object serialized once.
     Without the attribute (or ``"typed"``) batches hold the client's log models.
     """
 
@@ -98,12 +101,13 @@ class MemorySink:
     """Keeps every delivered record in a list of ``(vehicle_id, kind, record)`` (tests, small jobs).
 
     Uncommitted records are rolled back by ``recover`` like the JSONL sink does. The records
-    are the client's models, or the JSON objects with ``record_format="wire"``.
+    are the client's models, the JSON objects with ``record_format="wire"``, or their texts
+    (``bytes``) with ``record_format="json"``.
     """
 
     def __init__(self, sink_id: str = "memory", *, record_format: RecordFormat = "typed") -> None:
-        if record_format not in ("typed", "wire"):
-            raise ValueError("record_format must be 'typed' or 'wire'")
+        if record_format not in ("typed", "wire", "json"):
+            raise ValueError("record_format must be 'typed', 'wire' or 'json'")
         self.record_format: RecordFormat = record_format
         self._id = sink_id
         self.records: list[tuple[str, LogKind, Any]] = []
@@ -135,8 +139,10 @@ class JsonlSink:
 
     Each line is one record as the server sent it (its JSON object: the fields it sent,
     unknown ones included, timestamps as spelled) with ``vehicle_id`` added first; the
-    harvester hands this sink wire records (``record_format = "wire"``), so no model is made
-    and encoded back (a typed batch written here is encoded from its models). ``commit`` flushes and
+    harvester hands this sink each record's JSON text (``record_format = "json"``), so no
+    model is made and encoded back, and with the ``fast`` extra the usual page is not even
+    parsed into objects: its lines hold the server's own text of each record (a typed batch
+    written here is encoded from its models). ``commit`` flushes and
     fsyncs the files and returns their lengths; ``recover`` truncates every file back to the
     committed length (which also drops a partial last line left by a crash). Without any
     checkpoint (the state knows nothing of this sink), files that already hold records are
@@ -148,7 +154,7 @@ class JsonlSink:
     default holds a whole commit group of the harvester's: one thread hop per commit).
     """
 
-    record_format: RecordFormat = "wire"
+    record_format: RecordFormat = "json"
 
     def __init__(
         self,

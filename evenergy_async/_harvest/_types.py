@@ -15,9 +15,19 @@ from urllib.parse import unquote
 
 import attrs
 
-from .._converter import parse_timestamp, structure, structure_list, unstructure
+from .._converter import (
+    JsonListDecoder,
+    ListBodyDecoder,
+    json_list_decoder,
+    list_body_decoder,
+    parse_timestamp,
+    structure,
+    structure_list,
+    unstructure,
+)
 from .._errors import ResponseDecodeError
 from .._models import VehicleAPIErrorLog, VehicleCommandLog, VehicleLocationLog, VehicleStatusLog
+from .._sansio import decode_json
 
 if TYPE_CHECKING:
     from .._client import EvEnergyClient
@@ -28,9 +38,10 @@ __all__ = ["DEFAULT_KINDS", "HarvestBatch", "LogKind", "LogRecord", "PartitionSt
 LogRecord: TypeAlias = VehicleStatusLog | VehicleLocationLog | VehicleCommandLog | VehicleAPIErrorLog
 """One log record, as the client decodes it (every field may be missing)."""
 
-RecordFormat: TypeAlias = Literal["typed", "wire"]
+RecordFormat: TypeAlias = Literal["typed", "wire", "json"]
 """How a batch carries its records: ``"typed"``, the client's log models; ``"wire"``, the JSON
-objects as the server sent them (``dict``), for sinks that store JSON (see :class:`~._sinks.Sink`)."""
+objects as the server sent them (``dict``); ``"json"``, each record's JSON object as text
+(``bytes``: UTF-8, one line), for sinks that store JSON text (see :class:`~._sinks.Sink`)."""
 
 if TYPE_CHECKING:  # a default for the type checker only: a bare HarvestBatch holds models
     from typing_extensions import TypeVar as _TypeVarWithDefault
@@ -93,8 +104,14 @@ class LogKind(enum.StrEnum):
             p = client.error_logs.list(vehicle_id, since=since, until=until, page_size=page_size)
         if record_format == "wire":
             p = p._with_structure(partial(wire_records, kind=self))
+        elif record_format == "json":
+            splitter = json_list_decoder(("url", self.time_field))
+            from_body = None if splitter is None else partial(json_records_from_body, decoder=splitter, kind=self)
+            p = p._with_structure(partial(json_records, kind=self), from_body)
         else:
-            p = p._with_structure(partial(typed_records, kind=self))
+            decoder = list_body_decoder(self.model)
+            from_body = None if decoder is None else partial(typed_records_from_body, decoder=decoder, kind=self)
+            p = p._with_structure(partial(typed_records, kind=self), from_body)
         return p
 
     @classmethod
@@ -141,9 +158,10 @@ class InstantPage(list):  # type: ignore[type-arg]
     used instead. None otherwise (the URLs are parsed one by one).
     """
 
-    __slots__ = ("url_instants",)
+    __slots__ = ("url_instants", "wire")
 
     url_instants: list[datetime] | None
+    wire: list[dict[str, Any]] | None  # json-format pages: the parsed objects, when at hand
 
 
 def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
@@ -216,6 +234,76 @@ def typed_records(data: Any, kind: LogKind) -> list[Any]:
     return page
 
 
+def typed_records_from_body(body: bytes, decoder: ListBodyDecoder, kind: LogKind) -> list[Any] | None:
+    """:func:`typed_records` of a page's body bytes by the C decoder (the ``fast`` extra), or
+    None when it declines (the page then goes the general way). The URL check reads the raw
+    strings the decoder also returns, as :func:`typed_records` reads the parsed page's."""
+    fast = decoder.decode(body)
+    if fast is None:
+        return None
+    page = InstantPage(fast.items)
+    page.url_instants = None
+    fields = fast.fields
+    get_time = operator.attrgetter(kind.time_field)
+    try:
+        times = list(map(get_time, fields))
+        urls = list(map(_get_url, fields))
+        same = _urls_are_times(urls, "\n".join(urls), times)  # TypeError for a null URL or time
+    except TypeError:
+        return page
+    if same:
+        page.url_instants = list(map(get_time, fast.items))
+    return page
+
+
+_get_url = operator.attrgetter("url")
+
+
+def json_records(data: Any, kind: LogKind) -> list[bytes]:
+    """A list page's records as JSON text, one ``bytes`` each (``record_format="json"``), from
+    the parsed page: :func:`wire_records`' checks and instants, each object serialized once."""
+    wire = wire_records(data, kind)
+    page = InstantPage(dumps_each(wire))
+    page.url_instants = wire.url_instants if wire.__class__ is InstantPage else None
+    page.wire = wire
+    return page
+
+
+def json_records_from_body(body: bytes, decoder: JsonListDecoder, kind: LogKind) -> list[bytes] | None:
+    """:func:`json_records` of the API's usual page straight from its body bytes (the C
+    decoder of the ``fast`` extra): each record's text as the server wrote it, no object
+    made. None for any other page (it then goes the general way): one whose URLs are not
+    the list URL plus the time field as sent, or whose time fields ``fromisoformat`` refuses."""
+    split = decoder.decode(body)
+    if split is None:
+        return None
+    texts, fields = split
+    get_time = operator.attrgetter(kind.time_field)
+    times = list(map(get_time, fields))
+    urls = list(map(_get_url, fields))
+    try:
+        if not _urls_are_times(urls, "\n".join(urls), times):  # TypeError for a null URL or time
+            return None
+        dts = list(map(_fromiso, times))
+    except (TypeError, ValueError):
+        return None
+    page = InstantPage(texts)
+    page.url_instants = dts
+    page.wire = None
+    return page
+
+
+def as_wire(records: Sequence[Any]) -> Sequence[Any]:
+    """Records as :func:`record_time`, :func:`record_key` and :func:`page_keys` read them: JSON
+    texts (``record_format="json"``) as their parsed objects, other records as they are."""
+    if not records or records[0].__class__ is not bytes:
+        return records
+    wire = getattr(records, "wire", None)
+    if wire is not None:
+        return wire  # type: ignore[no-any-return]
+    return decode_json(b"[" + b",".join(records) + b"]")  # type: ignore[no-any-return]
+
+
 def _wire_records_checked(data: Any, kind: LogKind) -> list[dict[str, Any]]:
     if data.__class__ is not list:
         structure_list(data, kind.model)  # raises its "expected array" error
@@ -274,6 +362,8 @@ def record_time(record: Any, kind: LogKind) -> int | None:
     ``record`` is a model or, in wire format, the JSON object (``dict``): the same record
     gives the same value either way (the time field's string is parsed as the decoder does).
     """
+    if record.__class__ is bytes:
+        record = decode_json(record)
     if record.__class__ is dict:
         url = record.get("url")
         value = record.get(kind.time_field)
@@ -335,7 +425,11 @@ def page_times(
     other page is done record by record by :func:`record_time` itself. ``instants``: the
     records' URL timestamps, already parsed (:attr:`HarvestBatch.instants`).
     """
-    dts = instants if instants is not None and len(instants) == len(records) else _url_datetimes(records)
+    dts = instants if instants is not None and len(instants) == len(records) else None
+    if dts is None:
+        if records.__class__ is not InstantPage or records.url_instants is None:
+            records = as_wire(records)  # JSON texts: their objects
+        dts = _url_datetimes(records)
     if dts is not None:
         try:
             return list(_micros_list(dts))
@@ -346,6 +440,7 @@ def page_times(
 
 def page_keys(records: Sequence[Any], kind: LogKind) -> tuple[list[str], list[int | None]]:
     """:func:`record_key` and :func:`record_time` of every record of a page (same values)."""
+    records = as_wire(records)
     times = page_times(records, kind)
     try:
         keys = ["t:%d" % ts for ts in times]  # type: ignore[str-format]  # noqa: UP031 - fastest
@@ -415,6 +510,8 @@ class LazyKeys:
 
 
 def _untimed_key(record: Any, kind: LogKind) -> str:
+    if record.__class__ is bytes:
+        record = decode_json(record)
     if record.__class__ is dict:
         url = record.get("url")
         if isinstance(url, str) and url:
@@ -623,8 +720,8 @@ class HarvestBatch(Generic[R]):
         """The records as JSON-able dicts (wire form), each with ``vehicle_id`` added first."""
         out: list[dict[str, Any]] = []
         vid = self.vehicle_id
-        wire = self.record_format == "wire"
-        for record in self.records:
+        wire = self.record_format != "typed"
+        for record in as_wire(self.records) if self.record_format == "json" else self.records:
             data: Any = record if wire else unstructure(record)
             row: dict[str, Any] = {"vehicle_id": vid}
             row.update(data)
@@ -634,7 +731,9 @@ class HarvestBatch(Generic[R]):
 
     def record_json(self) -> list[bytes]:
         """Each record serialized once, as compact JSON bytes (for a sink storing JSON, e.g.
-        a ``jsonb`` column): a wire record as sent, a model in its wire form."""
+        a ``jsonb`` column): a wire record as sent, a model in its wire form, a JSON text as it is."""
+        if self.record_format == "json":
+            return list(self.records)  # type: ignore[arg-type]  # R is bytes here
         return dumps_each(self.records if self.record_format == "wire" else map(unstructure, self.records))
 
     def jsonl(self) -> bytes:
@@ -647,6 +746,14 @@ class HarvestBatch(Generic[R]):
         records: tuple[Any, ...] = self.records
         if not records:
             return []
+        if (
+            self.record_format == "json"
+            and b"{}" not in records
+            and not any(map(_contains, records, repeat(b'"vehicle_id"')))
+        ):
+            # JSON texts (one line each, starting with "{"): the lines are their tails, as below
+            head = b'{"vehicle_id":' + dumps_json(self.vehicle_id) + b","
+            return [head, (b"\n" + head).join(map(_tail, records)), b"\n"]
         if self.record_format == "wire" and all(records) and not any(map(_contains, records, repeat("vehicle_id"))):
             # each line is the prefix plus the record's own JSON after its "{": the lines are
             # the records' JSON tails joined by newline-and-prefix

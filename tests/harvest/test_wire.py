@@ -1,7 +1,7 @@
 """The wire record path: sinks that store JSON get the server's objects, keyed like models.
 
-A sink declaring ``record_format = "wire"`` (the JSONL sink does) gets batches of the JSON
-objects as the server sent them. Their keys and timestamps must equal the typed path's for
+A sink declaring ``record_format = "wire"`` gets batches of the JSON objects as the server
+sent them; one declaring ``"json"`` (the JSONL and PostgreSQL sinks do) their texts. Their keys and timestamps must equal the typed path's for
 the same record, whatever the spelling, so state files written by either path work with the
 other and exactly-once holds across them; their checks must refuse what the typed decoder
 refuses in the fields the harvester reads, with the same error; and their JSON lines must be
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evenergy_async import EvEnergyClient, ResponseDecodeError
-from evenergy_async._converter import parse_timestamp, structure, structure_list, unstructure
+from evenergy_async._converter import json_list_decoder, parse_timestamp, structure, structure_list, unstructure
 from evenergy_async._harvest import (
     HarvestBatch,
     Harvester,
@@ -30,10 +30,13 @@ from evenergy_async._harvest import (
     MemorySink,
     MemoryStateStore,
     PartitionState,
+    PostgresSink,
 )
 from evenergy_async._harvest._types import (
     InstantPage,
     content_hash,
+    json_records,
+    json_records_from_body,
     page_instants,
     page_keys,
     page_times,
@@ -114,6 +117,20 @@ def test_a_wire_record_has_its_models_time_and_key(data: Any, kind: LogKind) -> 
     assert (wire_instants is None) == (model_instants is None)
     if wire_instants is not None and model_instants is not None:
         assert [to_micros(d) for d in wire_instants] == [to_micros(d) for d in model_instants]
+    # the same records as JSON texts (record_format="json"), from the parsed page or the body
+    body = json.dumps(page).encode()
+    texts = json_records(page, kind)
+    assert [json.loads(t) for t in texts] == page
+    assert page_keys(texts, kind) == page_keys(page, kind)
+    assert page_keys(tuple(texts), kind) == page_keys(page, kind)  # without the page's objects at hand
+    assert [record_key(t, kind) for t in texts] == [record_key(w, kind) for w in page]
+    splitter = json_list_decoder(("url", kind.time_field))
+    assert splitter is not None
+    fast = json_records_from_body(body, splitter, kind)
+    if fast is not None:  # the usual page: the server's texts, and the same instants
+        assert [json.loads(t) for t in fast] == page
+        assert isinstance(fast, InstantPage) and fast.url_instants == texts.url_instants  # type: ignore[attr-defined]
+        assert page_keys(fast, kind) == page_keys(page, kind)
 
 
 def test_sparse_records_are_keyed_by_url_or_by_their_models_content() -> None:
@@ -249,7 +266,7 @@ class _KeepBatches:
         return None
 
 
-@pytest.mark.parametrize("fmt", ["wire", "typed"])
+@pytest.mark.parametrize("fmt", ["json", "wire", "typed"])
 async def test_batches_carry_the_url_instants_of_their_records(sim: Simulator, clients: list[EvEnergyClient], fmt: str) -> None:
     """A batch whose records are its whole usual page carries their URL instants (a sink keying
     by time reads them instead of the URLs); they give every record's own time. A re-run's
@@ -326,11 +343,57 @@ def test_typed_batches_keep_their_encoded_form() -> None:
 
 
 def test_sinks_declare_their_format() -> None:
-    assert JsonlSink("x").record_format == "wire"
+    assert JsonlSink("x").record_format == "json"
+    assert PostgresSink("postgresql://localhost/x").record_format == "json"
     assert MemorySink().record_format == "typed"
     assert MemorySink(record_format="wire").record_format == "wire"
+    assert MemorySink(record_format="json").record_format == "json"
     with pytest.raises(ValueError, match="record_format"):
-        MemorySink(record_format="json")  # type: ignore[arg-type]
+        MemorySink(record_format="xml")  # type: ignore[arg-type]
+
+
+def test_json_batches_write_the_texts_as_lines() -> None:
+    """JSON texts as the server spelled them (spaces, escapes, a repeated key) become lines
+    with vehicle_id first; a text that is an empty object or holds its own vehicle_id goes
+    through its parsed object (ours wins), as wire records do."""
+    texts = (b'{"url": "u1", "note": "caf\\u00e9", "n": 1, "n": 2}', b'{"url":"u2"}')
+    data = _batch(texts, "json").jsonl()
+    assert data == b'{"vehicle_id":"%s","url": "u1", "note": "caf\\u00e9", "n": 1, "n": 2}\n{"vehicle_id":"%s","url":"u2"}\n' % (
+        VID.encode(), VID.encode())
+    assert [json.loads(line) for line in data.splitlines()] == [
+        {"vehicle_id": VID, "url": "u1", "note": "café", "n": 2}, {"vehicle_id": VID, "url": "u2"}
+    ]
+    odd = (b"{}", b'{"vehicle_id":"spoofed","url":"u3"}')
+    assert [json.loads(line) for line in _batch(odd, "json").jsonl().splitlines()] == [
+        {"vehicle_id": VID}, {"vehicle_id": VID, "url": "u3"}
+    ]
+    assert _batch(texts, "json").record_json() == list(texts)
+    assert _batch(texts, "json").dicts()[1] == {"vehicle_id": VID, "url": "u2"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"url":"%s","sampled_at":"%s"},\n{"url":"%s","sampled_at":"%s"}]',  # a line break between records
+        b'[{"url":"%s","sampled_at":"%s","x":"\xc3\xa9"},{"url":"%s","sampled_at":"%s"}]',  # not ASCII
+        b'[{"url":"%s","sampled_at":"%s"},{"url":"%s","sampled_at":"%s","vehicle":{"a":1}} ]',
+    ],
+)
+def test_the_body_splitter_declines_what_is_not_plainly_one_line_ascii(body: bytes) -> None:
+    """Texts are taken from the body only when each is surely one line of valid UTF-8: with a
+    line break or a non-ASCII byte anywhere the page is parsed instead (same records)."""
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    t1, t2 = "2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:44.000001Z"
+    body = body % (base.encode() + t1.encode(), t1.encode(), base.encode() + t2.encode(), t2.encode())
+    splitter = json_list_decoder(("url", "sampled_at"))
+    assert splitter is not None
+    page = json_records_from_body(body, splitter, LogKind.STATUS)
+    parsed = json.loads(body)
+    if b'"vehicle":' in body:  # ASCII, one line: split, the nested object kept as written
+        assert page is not None and [json.loads(t) for t in page] == parsed
+        return
+    assert page is None
+    assert [json.loads(t) for t in json_records(parsed, LogKind.STATUS)] == parsed
 
 
 async def test_a_sink_with_an_unknown_format_is_refused_before_any_request(sim: Simulator) -> None:
@@ -362,23 +425,28 @@ async def test_jsonl_lines_are_the_servers_objects(
         )
 
 
-@pytest.mark.parametrize("first", ["typed", "wire"])
+@pytest.mark.parametrize(("first", "second"), [("typed", "wire"), ("wire", "typed"), ("json", "typed"), ("typed", "json")])
 async def test_wire_and_typed_runs_continue_each_other_exactly_once(
-    sim: Simulator, clients: list[EvEnergyClient], first: str
+    sim: Simulator, clients: list[EvEnergyClient], first: str, second: str
 ) -> None:
     """State written by one path is resumed by the other without a duplicate or a gap."""
     state = MemoryStateStore()
     cut, end = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
-    one, two = MemorySink(record_format=first), MemorySink(record_format="wire" if first == "typed" else "typed")
+    one, two = MemorySink(record_format=first), MemorySink(record_format=second)  # type: ignore[arg-type]
     async with Harvester(clients[0], kinds="status", until=cut, state=state, overlap=timedelta(days=2)) as h:
         await h.run(one)
     async with Harvester(clients[0], kinds="status", until=end, state=state, overlap=timedelta(days=2)) as h:
         report = await h.run(two)
     assert report.overlap_duplicates > 0  # the overlap was read again and dropped by key
     typed, wire = (one, two) if first == "typed" else (two, one)
+    if wire.record_format == "json":
+        assert all(r.__class__ is bytes for _, _, r in wire.records)
     got = Counter(
         [(vid, json.dumps(unstructure(r), sort_keys=True)) for vid, _, r in typed.records]
-        + [(vid, json.dumps(model_dict(r, LogKind.STATUS), sort_keys=True)) for vid, _, r in wire.records]
+        + [
+            (vid, json.dumps(model_dict(json.loads(r) if isinstance(r, bytes) else r, LogKind.STATUS), sort_keys=True))
+            for vid, _, r in wire.records
+        ]
     )
     vids = {vid for vid, _, _ in typed.records + wire.records}
     expected = Counter(
