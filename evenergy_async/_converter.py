@@ -975,7 +975,7 @@ class ListBodyDecoder:
     def __init__(self, cls: type[Any], msgspec: Any, dt_fields: tuple[str, ...], str_fields: tuple[str, ...]) -> None:
         self._items = msgspec.json.Decoder(list[cls])  # type: ignore[valid-type]
         spec = [(name, str | None, None) for name in dict.fromkeys(("url", *dt_fields, *str_fields))]
-        strings = msgspec.defstruct(f"{cls.__name__}Strings", spec)
+        strings = msgspec.defstruct(f"{cls.__name__}Strings", spec, gc=False)  # str and None only: no cycles
         self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
         self._dt_fields = tuple(operator.attrgetter(name) for name in dt_fields)
         self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
@@ -1045,7 +1045,7 @@ class JsonListDecoder:
 
     def __init__(self, msgspec: Any, names: tuple[str, ...]) -> None:
         self._texts = msgspec.json.Decoder(list[msgspec.Raw])
-        strings = msgspec.defstruct("RecordStrings", [(name, str | None, None) for name in names])
+        strings = msgspec.defstruct("RecordStrings", [(name, str | None, None) for name in names], gc=False)
         self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
         self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
 
