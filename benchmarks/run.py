@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/run.py --quick          # small sizes, 1 round: a smoke check
     .venv/bin/python benchmarks/run.py --scenario i --rounds 3 --peers 1,5
 
-Needs the ``bench`` extra (httpx, openapi-python-client, matplotlib, orjson; msgspec for one decode column). Prints a markdown
+Needs the ``bench`` extra (httpx, openapi-python-client, matplotlib, orjson, msgspec). Prints a markdown
 table and writes ``benchmarks/results/results.md``, ``results.json`` (raw numbers) and
 ``throughput.png``. See benchmarks/README.md for what each peer is and how runs are counted.
 """
@@ -282,8 +282,9 @@ def decode_table(dec: dict[str, Any]) -> str:
         f"### Decode cost per item (ns, median of repeats; one page of {dec['items']} records)",
         "",
         "Structure rows start from the parsed page (JSON parsing excluded); add a `loads` column for the total. "
-        "The msgspec column (when installed) goes from the page bytes to the same evenergy models, parsing "
-        "included: compare it with `orjson.loads` + `evenergy structure_list`. The library does not use msgspec.",
+        "The fast-extra column (when msgspec is installed) is what the client does then: from the page bytes "
+        "to the same models, parsing and the checks that keep the converter's result included; compare it "
+        "with `orjson.loads` + `evenergy structure_list`.",
         "",
         "| kind | bytes/item | " + " | ".join(columns) + " |",
         "|---|---:|" + "---:|" * len(columns),

@@ -43,6 +43,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from itertools import repeat
 from typing import Any, Final, TypeVar, cast
 
 import attrs
@@ -1034,22 +1035,26 @@ def list_body_decoder(cls: type[Any]) -> ListBodyDecoder | None:
 class JsonListDecoder:
     """Splits a list page's body into its records' JSON texts, in C (msgspec), or declines.
 
-    ``decode(body)`` returns ``(texts, fields)``: per record, its JSON object exactly as the
-    server wrote it (``bytes``), and the raw strings of ``names`` (attributes; None when missing
-    or null). None (the caller parses the page instead) unless the body is ASCII (so every text is
-    valid UTF-8, whatever the server's escapes), holds no line break (each text is one line),
-    is an array of objects and each named field is a string or null.
+    ``decode(body)`` returns ``(texts, fields, present)``: per record, its JSON object exactly
+    as the server wrote it (``bytes``); the raw strings of ``names`` (attributes; None when
+    missing or null); and whether any record has a key of ``present`` (any value). None (the
+    caller parses the page instead) unless the body is ASCII (so every text is valid UTF-8,
+    whatever the server's escapes), holds no line break (each text is one line), is an array
+    of objects and each named field is a string or null.
     """
 
-    __slots__ = ("_errors", "_fields", "_texts")
+    __slots__ = ("_errors", "_fields", "_present", "_texts")
 
-    def __init__(self, msgspec: Any, names: tuple[str, ...]) -> None:
+    def __init__(self, msgspec: Any, names: tuple[str, ...], present: tuple[str, ...]) -> None:
         self._texts = msgspec.json.Decoder(list[msgspec.Raw])
-        strings = msgspec.defstruct("RecordStrings", [(name, str | None, None) for name in names], gc=False)
+        spec: list[tuple[str, Any, Any]] = [(name, str | None, None) for name in names]
+        spec += [(name, msgspec.Raw, _ABSENT_RAW) for name in present]  # not decoded, only seen
+        strings = msgspec.defstruct("RecordStrings", spec, gc=False)  # no cycles: bytes, str, None
         self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
+        self._present = tuple(operator.attrgetter(name) for name in present)
         self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
 
-    def decode(self, body: bytes) -> tuple[list[bytes], list[Any]] | None:
+    def decode(self, body: bytes) -> tuple[list[bytes], list[Any], bool] | None:
         if not body.isascii() or b"\n" in body or b"\r" in body:
             return None
         try:
@@ -1057,18 +1062,22 @@ class JsonListDecoder:
             texts = self._texts.decode(body)
         except self._errors:
             return None
-        return list(map(bytes, texts)), fields
+        present = any(any(map(operator.is_not, map(get, fields), repeat(_ABSENT_RAW))) for get in self._present)
+        return list(map(bytes, texts)), fields, present
 
 
-_json_decoders: dict[tuple[str, ...], JsonListDecoder | None] = {}
+_ABSENT_RAW: Final = b""  # the default of a key that is only looked for: no JSON value is empty
+_json_decoders: dict[tuple[tuple[str, ...], tuple[str, ...]], JsonListDecoder | None] = {}
 
 
-def json_list_decoder(names: tuple[str, ...]) -> JsonListDecoder | None:
-    """The :class:`JsonListDecoder` reading the string fields ``names``, or None without msgspec."""
-    if names not in _json_decoders:
+def json_list_decoder(names: tuple[str, ...], present: tuple[str, ...] = ()) -> JsonListDecoder | None:
+    """The :class:`JsonListDecoder` reading the string fields ``names`` and noting the keys
+    ``present``, or None without msgspec."""
+    key = (names, present)
+    if key not in _json_decoders:
         msgspec = _import_msgspec()
-        _json_decoders[names] = None if msgspec is None else JsonListDecoder(msgspec, names)
-    return _json_decoders[names]
+        _json_decoders[key] = None if msgspec is None else JsonListDecoder(msgspec, names, present)
+    return _json_decoders[key]
 
 
 def list_items_from_body(cls: type[T]) -> Callable[[bytes], list[T] | None] | None:

@@ -1024,6 +1024,7 @@ class Harvester:
                     state=state,
                     record_format=self._record_format,
                     instants=_instants(page.items, records),
+                    own_vehicle_id=getattr(page.items, "own_vehicle_id", None),
                 )
             )
             if last:

@@ -105,7 +105,7 @@ class LogKind(enum.StrEnum):
         if record_format == "wire":
             p = p._with_structure(partial(wire_records, kind=self))
         elif record_format == "json":
-            splitter = json_list_decoder(("url", self.time_field))
+            splitter = json_list_decoder(("url", self.time_field), present=("vehicle_id",))
             from_body = None if splitter is None else partial(json_records_from_body, decoder=splitter, kind=self)
             p = p._with_structure(partial(json_records, kind=self), from_body)
         else:
@@ -158,10 +158,11 @@ class InstantPage(list):  # type: ignore[type-arg]
     used instead. None otherwise (the URLs are parsed one by one).
     """
 
-    __slots__ = ("url_instants", "wire")
+    __slots__ = ("own_vehicle_id", "url_instants", "wire")
 
     url_instants: list[datetime] | None
     wire: list[dict[str, Any]] | None  # json-format pages: the parsed objects, when at hand
+    own_vehicle_id: bool  # json-format pages: whether a record has a "vehicle_id" key
 
 
 def wire_records(data: Any, kind: LogKind) -> list[dict[str, Any]]:
@@ -266,6 +267,7 @@ def json_records(data: Any, kind: LogKind) -> list[bytes]:
     page = InstantPage(dumps_each(wire))
     page.url_instants = wire.url_instants if wire.__class__ is InstantPage else None
     page.wire = wire
+    page.own_vehicle_id = any(map(_contains, wire, repeat("vehicle_id")))
     return page
 
 
@@ -273,11 +275,14 @@ def json_records_from_body(body: bytes, decoder: JsonListDecoder, kind: LogKind)
     """:func:`json_records` of the API's usual page straight from its body bytes (the C
     decoder of the ``fast`` extra): each record's text as the server wrote it, no object
     made. None for any other page (it then goes the general way): one whose URLs are not
-    the list URL plus the time field as sent, or whose time fields ``fromisoformat`` refuses."""
+    the list URL plus the time field as sent, or whose time fields ``fromisoformat`` refuses,
+    or where a record has its own ``vehicle_id`` (rare: the parsed page tells which)."""
     split = decoder.decode(body)
     if split is None:
         return None
-    texts, fields = split
+    texts, fields, present = split
+    if present:
+        return None
     get_time = operator.attrgetter(kind.time_field)
     times = list(map(get_time, fields))
     urls = list(map(_get_url, fields))
@@ -290,6 +295,7 @@ def json_records_from_body(body: bytes, decoder: JsonListDecoder, kind: LogKind)
     page = InstantPage(texts)
     page.url_instants = dts
     page.wire = None
+    page.own_vehicle_id = False
     return page
 
 
@@ -700,7 +706,9 @@ class HarvestBatch(Generic[R]):
     what gets committed once the batch is delivered. ``instants``: each record's URL
     timestamp (aware), when the harvester already has them (the API's usual page), else None;
     a sink that stores records by time (``PostgresSink``) reads them from there instead of
-    parsing every URL again (:func:`page_times`).
+    parsing every URL again (:func:`page_times`). ``own_vehicle_id`` (``record_format ==
+    "json"``): whether some record's text has a ``vehicle_id`` key of its own (None: not
+    known; :meth:`jsonl_chunks` then looks).
     """
 
     token: str
@@ -712,6 +720,7 @@ class HarvestBatch(Generic[R]):
     state: PartitionState = attrs.field(repr=False)
     record_format: RecordFormat = "typed"
     instants: Sequence[datetime] | None = attrs.field(default=None, repr=False, eq=False)
+    own_vehicle_id: bool | None = attrs.field(default=None, repr=False, eq=False)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -749,7 +758,10 @@ class HarvestBatch(Generic[R]):
         if (
             self.record_format == "json"
             and b"{}" not in records
-            and not any(map(_contains, records, repeat(b'"vehicle_id"')))
+            and (
+                self.own_vehicle_id is False
+                or (self.own_vehicle_id is None and not any(map(_contains, records, repeat(b'"vehicle_id"'))))
+            )
         ):
             # JSON texts (one line each, starting with "{"): the lines are their tails, as below
             head = b'{"vehicle_id":' + dumps_json(self.vehicle_id) + b","

@@ -124,7 +124,7 @@ def test_a_wire_record_has_its_models_time_and_key(data: Any, kind: LogKind) -> 
     assert page_keys(texts, kind) == page_keys(page, kind)
     assert page_keys(tuple(texts), kind) == page_keys(page, kind)  # without the page's objects at hand
     assert [record_key(t, kind) for t in texts] == [record_key(w, kind) for w in page]
-    splitter = json_list_decoder(("url", kind.time_field))
+    splitter = json_list_decoder(("url", kind.time_field), present=("vehicle_id",))
     assert splitter is not None
     fast = json_records_from_body(body, splitter, kind)
     if fast is not None:  # the usual page: the server's texts, and the same instants
@@ -371,6 +371,31 @@ def test_json_batches_write_the_texts_as_lines() -> None:
     assert _batch(texts, "json").dicts()[1] == {"vehicle_id": VID, "url": "u2"}
 
 
+@pytest.mark.parametrize("own", ['"spoofed"', "null", '{"a":[1]}', '""'])
+def test_a_record_with_its_own_vehicle_id_is_written_with_ours(own: str) -> None:
+    """Whatever its value (null and "" included), a record's own vehicle_id is seen: the body
+    is not split (the parsed page says which records have one), and the line holds ours."""
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    t1, t2 = "2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:44.000001Z"
+    first, second = {"url": base + t1, "sampled_at": t1}, {"url": base + t2, "sampled_at": t2}
+    body = f"[{json.dumps(first)},{json.dumps(second)[:-1]},\"vehicle_id\":{own}}}]".encode()
+    splitter = json_list_decoder(("url", "sampled_at"), present=("vehicle_id",))
+    assert splitter is not None
+    assert json_records_from_body(body, splitter, LogKind.STATUS) is None
+    page = json_records(json.loads(body), LogKind.STATUS)
+    assert page.own_vehicle_id is True  # type: ignore[attr-defined]
+    for known in (True, None):
+        batch = HarvestBatch(
+            token="t", vehicle_id=VID, kind=LogKind.STATUS, records=tuple(page), page_url=None, last=False,
+            state=PartitionState(token="t", vehicle_id=VID, kind=LogKind.STATUS), record_format="json",
+            own_vehicle_id=known,
+        )
+        rows = [json.loads(line) for line in batch.jsonl().splitlines()]
+        assert [r["vehicle_id"] for r in rows] == [VID, VID]
+    plain = json_records_from_body(body.replace(b'"vehicle_id"', b'"vehicle_idx"'), splitter, LogKind.STATUS)
+    assert plain is not None and plain.own_vehicle_id is False  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -385,7 +410,7 @@ def test_the_body_splitter_declines_what_is_not_plainly_one_line_ascii(body: byt
     base = f"{BASE}/vehicles/{VID}/status_logs/"
     t1, t2 = "2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:44.000001Z"
     body = body % (base.encode() + t1.encode(), t1.encode(), base.encode() + t2.encode(), t2.encode())
-    splitter = json_list_decoder(("url", "sampled_at"))
+    splitter = json_list_decoder(("url", "sampled_at"), present=("vehicle_id",))
     assert splitter is not None
     page = json_records_from_body(body, splitter, LogKind.STATUS)
     parsed = json.loads(body)
