@@ -988,10 +988,14 @@ class ListBodyDecoder:
         except self._errors:
             return None
         for get in self._dt_fields:
-            if _LONG_FRACTION_ANY.search("".join(filter(None, map(get, fields)))) is not None:
-                return None  # msgspec rounds past microseconds, we truncate
             if None in map(_get_tzinfo, filter(None, map(get, items))):
                 return None  # naive: msgspec keeps it so, we take it as UTC
+            # msgspec rounds past microseconds, we truncate. An aware RFC 3339 timestamp (all
+            # msgspec takes) of at most 27 characters has at most 6 fraction digits: 19 before
+            # the fraction, its ".", and at least "Z" after it; only longer ones are searched.
+            strings = list(filter(None, map(get, fields)))
+            if max(map(len, strings), default=0) > 27 and _LONG_FRACTION_ANY.search("".join(strings)):
+                return None
         return FastPage(items, fields)
 
     def items(self, body: bytes) -> list[Any] | None:
