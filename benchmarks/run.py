@@ -93,7 +93,7 @@ PEERS = {
     "5jf": Peer("5jf", "evenergy_async run(JsonlSink), no fsync", "evenergy.py", {"mode": "jsonl", "fsync": False}),
     "5p": Peer("5p", "evenergy_async paginators", "evenergy.py", {"mode": "paginators"}),
     "5g": Peer("5g", "evenergy_async Harvester run(PostgresSink)", "evenergy.py", {"mode": "postgres"}),
-    "5n": Peer("5n", "evenergy_async Harvester, no orjson", "evenergy.py", {"mode": "harvester", "no_orjson": True}),
+    "5n": Peer("5n", "evenergy_async Harvester, no fast extra", "evenergy.py", {"mode": "harvester", "no_orjson": True}),
 }
 DEFAULT_PEERS = "1,1o,2,3,4,5,5j,5g,5p"
 
@@ -297,7 +297,7 @@ def decode_table(dec: dict[str, Any]) -> str:
 
 def environment() -> dict[str, Any]:
     versions = {}
-    for dist in ("aiohttp", "httpx", "attrs", "cattrs", "orjson", "openapi-python-client", "yarl"):
+    for dist in ("aiohttp", "httpx", "attrs", "cattrs", "orjson", "msgspec", "openapi-python-client", "yarl"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

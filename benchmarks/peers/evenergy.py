@@ -15,8 +15,8 @@ The harvester gets the vehicle IDs (no listing), the three kinds, ``concurrency`
 ``per_token_concurrency`` both C (one token), and a fixed ``until`` (the simulator's end):
 by default it would use the run's start time, which makes every run's URLs new to the
 server's page cache.
-``extra.no_orjson``: hide orjson before importing the library (as if the ``fast`` extra were
-not installed), to show what the stdlib fallback costs.
+``extra.no_orjson``: hide orjson and msgspec before importing the library (as if the ``fast``
+extra were not installed), to show what the stdlib fallback costs.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def setup(job: Job) -> None:
         job.extra["_schema"] = f"bench_{uuid.uuid4().hex[:12]}"
     if job.extra.get("no_orjson"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # import orjson -> ImportError
+        sys.modules["msgspec"] = None  # type: ignore[assignment]
     ev = importlib.import_module("evenergy_async")
     if job.extra.get("mode", "harvester") != "paginators":
         Harvester = getattr(ev, "Harvester", None)
