@@ -967,6 +967,10 @@ class ListBodyDecoder:
     * inputs msgspec refuses that we accept (a comma before the fraction, no seconds, an
       hour-only offset, a lone surrogate escape, integers past 64 bits): it raises, we decline.
 
+    One difference is kept on purpose: a number past a double's range (``1e999``) in a field
+    the model ignores is valid JSON (RFC 8259) that orjson refuses, failing the whole page;
+    msgspec skips it, and the page decodes as the stdlib's parse of it would.
+
     Only models whose fields are all ``str``, ``int``, ``bool``, open enums, ``datetime`` or
     "URL or object" (each possibly optional) get one (:func:`list_body_decoder`).
     """

@@ -307,7 +307,17 @@ def as_wire(records: Sequence[Any]) -> Sequence[Any]:
     wire = getattr(records, "wire", None)
     if wire is not None:
         return wire  # type: ignore[no-any-return]
-    return decode_json(b"[" + b",".join(records) + b"]")  # type: ignore[no-any-return]
+    return _loads_text(b"[" + b",".join(records) + b"]")  # type: ignore[no-any-return]
+
+
+def _loads_text(data: bytes) -> Any:
+    """A JSON text the harvester holds (valid JSON: msgspec or a serializer made it), parsed.
+    The stdlib takes what orjson refuses: a number beyond a double's range (``1e999``), which
+    the C splitter passes through as the server wrote it."""
+    try:
+        return decode_json(data)
+    except ValueError:
+        return json.loads(data)
 
 
 def _wire_records_checked(data: Any, kind: LogKind) -> list[dict[str, Any]]:
@@ -369,7 +379,7 @@ def record_time(record: Any, kind: LogKind) -> int | None:
     gives the same value either way (the time field's string is parsed as the decoder does).
     """
     if record.__class__ is bytes:
-        record = decode_json(record)
+        record = _loads_text(record)
     if record.__class__ is dict:
         url = record.get("url")
         value = record.get(kind.time_field)
@@ -517,7 +527,7 @@ class LazyKeys:
 
 def _untimed_key(record: Any, kind: LogKind) -> str:
     if record.__class__ is bytes:
-        record = decode_json(record)
+        record = _loads_text(record)
     if record.__class__ is dict:
         url = record.get("url")
         if isinstance(url, str) and url:

@@ -396,6 +396,28 @@ def test_a_record_with_its_own_vehicle_id_is_written_with_ours(own: str) -> None
     assert plain is not None and plain.own_vehicle_id is False  # type: ignore[attr-defined]
 
 
+def test_texts_orjson_cannot_parse_are_kept_and_keyed() -> None:
+    """JSON that orjson refuses or rounds but RFC 8259 allows (a number past a double's range, an
+    integer past 64 bits) in a field the harvester does not read: the splitter keeps the server's
+    text; the keys, read back with the stdlib where orjson refuses, are the usual ones."""
+    base = f"{BASE}/vehicles/{VID}/status_logs/"
+    t1, t2 = "2026-11-01T09:39:45.000002Z", "2026-11-01T09:39:44.000001Z"
+    body = (
+        f'[{{"url":"{base + t1}","sampled_at":"{t1}","odd":1e999}},'
+        f'{{"url":"{base + t2}","sampled_at":"{t2}","big":123456789012345678901234567890}}]'
+    ).encode()
+    splitter = json_list_decoder(("url", "sampled_at"), present=("vehicle_id",))
+    assert splitter is not None
+    page = json_records_from_body(body, splitter, LogKind.STATUS)
+    assert page is not None
+    assert page[0].endswith(b'"odd":1e999}') and page[1].endswith(b'"big":123456789012345678901234567890}')
+    expected = [to_micros(parse_timestamp(t)) for t in (t1, t2)]
+    assert page_keys(tuple(page), LogKind.STATUS) == ([f"t:{us}" for us in expected], expected)  # no objects at hand
+    assert [record_time(t, LogKind.STATUS) for t in page] == expected
+    line = _batch(tuple(page), "json").jsonl().splitlines()[1]
+    assert json.loads(line)["big"] == 123456789012345678901234567890  # exact, as sent
+
+
 @pytest.mark.parametrize(
     "body",
     [
