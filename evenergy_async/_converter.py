@@ -7,6 +7,9 @@ Decoding (:func:`structure`, :func:`structure_list`) is fast and strict about ty
   enums by dict lookup, and the instance is filled as a plain mutable twin of identical slot
   layout which then becomes the frozen class (``__class__`` assignment), so the frozen
   ``__setattr__`` costs nothing. It rejects anything unexpected by raising.
+* With the ``fast`` extra (msgspec), a list page's body bytes may skip JSON parsing and be
+  decoded in C straight into the models (:class:`ListBodyDecoder`), but only where that gives
+  exactly this module's result: its checks send every other page down the path below.
 * When that fast path raises, a slow, validating interpreter of the same per-field plans
   decodes the input again and either returns the result or raises
   :class:`~evenergy_async._errors.ResponseDecodeError` with the JSONPath of the offending value
@@ -930,7 +933,6 @@ def structure_list(data: Any, cls: type[T]) -> list[T]:
     except Exception:
         pass
     return [_slow_value(d, cls, f"$[{i}]") for i, d in enumerate(data)]
-
 
 
 # --------------------------------------------------------------------------------------

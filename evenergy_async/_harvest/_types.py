@@ -6,7 +6,7 @@ import enum
 import hashlib
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import islice, repeat
@@ -242,22 +242,24 @@ def typed_records_from_body(body: bytes, decoder: ListBodyDecoder, kind: LogKind
     fast = decoder.decode(body)
     if fast is None:
         return None
-    page = InstantPage(fast.items)
-    page.url_instants = None
-    fields = fast.fields
     get_time = operator.attrgetter(kind.time_field)
-    try:
-        times = list(map(get_time, fields))
-        urls = list(map(_get_url, fields))
-        same = _urls_are_times(urls, "\n".join(urls), times)  # TypeError for a null URL or time
-    except TypeError:
-        return page
-    if same:
-        page.url_instants = list(map(get_time, fast.items))
+    page = InstantPage(fast.items)
+    page.url_instants = list(map(get_time, fast.items)) if _usual_strings(fast.fields, get_time) else None
     return page
 
 
 _get_url = operator.attrgetter("url")
+
+
+def _usual_strings(fields: list[Any], get_time: Callable[[Any], Any]) -> bool:
+    """:func:`_urls_are_times` of the raw strings a C decoder read (``url`` and the time field
+    of each record; False when one is null or missing)."""
+    times = list(map(get_time, fields))
+    urls = list(map(_get_url, fields))
+    try:
+        return _urls_are_times(urls, "\n".join(urls), times)  # TypeError for a null URL or time
+    except TypeError:
+        return False
 
 
 def json_records(data: Any, kind: LogKind) -> list[bytes]:
@@ -284,13 +286,11 @@ def json_records_from_body(body: bytes, decoder: JsonListDecoder, kind: LogKind)
     if present:
         return None
     get_time = operator.attrgetter(kind.time_field)
-    times = list(map(get_time, fields))
-    urls = list(map(_get_url, fields))
+    if not _usual_strings(fields, get_time):
+        return None
     try:
-        if not _urls_are_times(urls, "\n".join(urls), times):  # TypeError for a null URL or time
-            return None
-        dts = list(map(_fromiso, times))
-    except (TypeError, ValueError):
+        dts = list(map(_fromiso, map(get_time, fields)))
+    except ValueError:
         return None
     page = InstantPage(texts)
     page.url_instants = dts
