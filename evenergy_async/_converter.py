@@ -985,7 +985,7 @@ class ListBodyDecoder:
         strings = msgspec.defstruct(f"{cls.__name__}Strings", spec, gc=False)  # str and None only: no cycles
         self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
         self._dt_fields = tuple(operator.attrgetter(name) for name in dt_fields)
-        self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
+        self._errors = _msgspec_errors(msgspec)
 
     def decode(self, body: bytes) -> FastPage | None:
         try:
@@ -1011,6 +1011,12 @@ class ListBodyDecoder:
 
 
 _get_tzinfo = operator.attrgetter("tzinfo")
+
+
+def _msgspec_errors(msgspec: Any) -> tuple[type[BaseException], ...]:
+    """What a C decoder may raise on a body it cannot take: the page is then declined (the
+    general path makes the error). RecursionError: nesting past what it recurses into."""
+    return (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError, RecursionError)
 _body_decoders: dict[type[Any], ListBodyDecoder | None] = {}
 _msgspec: Any = None
 
@@ -1062,7 +1068,7 @@ class JsonListDecoder:
         strings = msgspec.defstruct("RecordStrings", spec, gc=False)  # no cycles: bytes, str, None
         self._fields = msgspec.json.Decoder(list[strings])  # type: ignore[valid-type]
         self._present = tuple(operator.attrgetter(name) for name in present)
-        self._errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError)
+        self._errors = _msgspec_errors(msgspec)
 
     def decode(self, body: bytes) -> tuple[list[bytes], list[Any], bool] | None:
         if not body.isascii() or b"\n" in body or b"\r" in body:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from evenergy_async import EvEnergyClient, MockTransport, Response, VehicleStatusLog
-from evenergy_async._converter import list_body_decoder, structure_list
+from evenergy_async._converter import json_list_decoder, list_body_decoder, structure_list
 from evenergy_async._errors import ResponseDecodeError
 from evenergy_async._harvest._types import LogKind, typed_records, typed_records_from_body
 from evenergy_async._models import LOG_MODELS, OpenEnum
@@ -204,6 +204,24 @@ def test_the_c_decoder_declines_where_its_rules_differ(sampled_at: str, why: str
     assert decoder is not None
     assert decoder.decode(json.dumps([record]).encode()) is None, why
     assert structure_list([record], VehicleStatusLog)[0].sampled_at.tzinfo is not None  # the converter takes it
+
+
+@pytest.mark.parametrize("depth", [200, 100_000])
+def test_deep_nesting_is_declined_not_raised(depth: int) -> None:
+    """A value nested past what msgspec recurses into (in a field the model ignores): the C
+    decoders decline, and the general path gives its typed error."""
+    for nest in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        body = b'[{"url":"u","x":' + nest + b"}]"
+        decoder = list_body_decoder(VehicleStatusLog)
+        splitter = json_list_decoder(("url", "sampled_at"), ("vehicle_id",))
+        assert decoder is not None and splitter is not None
+        if depth > 1_024:
+            assert decoder.decode(body) is None
+            assert splitter.decode(body) is None
+            assert isinstance(ours(body, VehicleStatusLog), ValueError)
+        else:  # within both parsers' limits
+            page = decoder.decode(body)
+            assert page is not None and repr(page.items) == repr(ours(body, VehicleStatusLog))
 
 
 def test_an_expanded_vehicle_is_left_to_the_converter() -> None:
