@@ -1,10 +1,12 @@
 """Load rate of PostgresSink into a local PostgreSQL server: records/s per method and group size.
 
 Each row loads the same records (the simulator's status, location and command logs, as the
-harvester hands them to this sink: the server's JSON objects, ``record_format = "wire"``) through ``PostgresSink.commit_with_state`` -- what ``Harvester.run``
-calls, with the partitions' states in the same transaction -- into a fresh schema. The time
-includes turning the records into wire JSON (the sink's own CPU), COPY/INSERT, the state
-upserts and COMMIT; it excludes HTTP (measured in ``run.py``).
+harvester hands them to this sink: each record's JSON text, ``record_format = "json"``; ``--wire``:
+the parsed objects, ``--typed``: models) through ``PostgresSink.commit_with_state`` -- what
+``Harvester.run`` calls, with the partitions' states in the same transaction -- into a fresh
+schema. The time includes making the rows (and, for ``--wire``/``--typed``, serializing the
+records: the sink's own CPU), COPY/INSERT, the state upserts and COMMIT; it excludes HTTP
+(measured in ``run.py``).
 
     .venv/bin/python benchmarks/postgres_load.py [--records 60000] [--rounds 3]
 
@@ -31,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from evenergy_async import VehicleCommandLog, VehicleLocationLog, VehicleStatusLog, structure  # noqa: E402
 from evenergy_async._harvest import HarvestBatch, LogKind, PartitionState, PostgresSink  # noqa: E402
+from evenergy_async._harvest._types import dumps_each  # noqa: E402
 from evenergy_async.simulator import SimulatorConfig  # noqa: E402
 from evenergy_async.simulator._data import DataSet  # noqa: E402
 from tests.pgserver import PgServer, start_server  # noqa: E402
@@ -55,9 +58,14 @@ def make_batches(records: int) -> list[HarvestBatch]:
         for vehicle in data.vehicles:
             vid = vehicle["id"]
             wire = data.logs(kind.value, vid)
-            # the sink declares record_format = "wire": the harvester gives it the parsed JSON
-            # objects (the typed path, --typed, decodes them into models first)
-            items: list[Any] = [structure(w, model) for w in wire] if TYPED else list(wire)
+            # the sink declares record_format = "json": the harvester gives it each record's JSON
+            # text (--wire: the parsed objects; --typed: models)
+            if TYPED:
+                items: list[Any] = [structure(w, model) for w in wire]
+            elif WIRE:
+                items = list(wire)
+            else:
+                items = dumps_each(wire)
             pages = [items[i : i + PAGE] for i in range(0, len(items), PAGE)]
             for n, page in enumerate(pages):
                 last = n == len(pages) - 1
@@ -71,13 +79,14 @@ def make_batches(records: int) -> list[HarvestBatch]:
                         page_url=None,
                         last=last,
                         state=state,
-                        record_format="typed" if TYPED else "wire",
+                        record_format="typed" if TYPED else "wire" if WIRE else "json",
                     )
                 )
     return batches
 
 
-TYPED = "--typed" in sys.argv  # models instead of the wire records the harvester hands this sink
+TYPED = "--typed" in sys.argv  # models instead of the JSON texts the harvester hands this sink
+WIRE = "--wire" in sys.argv  # parsed objects instead
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -129,7 +138,8 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--groups", default="1,8,32,64", help="pages (of 100 records) per transaction")
-    parser.add_argument("--typed", action="store_true", help="load models (the typed path) instead of wire records")
+    parser.add_argument("--typed", action="store_true", help="load models (the typed path) instead of JSON texts")
+    parser.add_argument("--wire", action="store_true", help="load the parsed objects (record_format wire) instead")
     args = parser.parse_args()
     t0 = time.perf_counter()
     server = start_server(durable=True)
@@ -181,7 +191,8 @@ def record_bytes(batches: list[HarvestBatch]) -> int:
     from evenergy_async import unstructure
 
     sample = [r for b in batches[:20] for r in b.records]
-    return round(sum(len(json.dumps(unstructure(r))) for r in sample) / max(1, len(sample)))
+    sizes = (len(r) if isinstance(r, bytes) else len(json.dumps(unstructure(r))) for r in sample)
+    return round(sum(sizes) / max(1, len(sample)))
 
 
 if __name__ == "__main__":
