@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import json
@@ -765,27 +766,22 @@ class HarvestBatch(Generic[R]):
         records: tuple[Any, ...] = self.records
         if not records:
             return []
-        if (
-            self.record_format == "json"
-            and b"{}" not in records
-            and (
+        # each line is the prefix plus the record's JSON text after its "{": the lines are the
+        # texts' tails joined by newline-and-prefix (JSON texts as they are, wire objects once
+        # serialized)
+        texts: Iterable[bytes] | None = None
+        if self.record_format == "json":
+            if b"{}" not in records and (
                 self.own_vehicle_id is False
                 or (self.own_vehicle_id is None and not any(map(_contains, records, repeat(b'"vehicle_id"'))))
-            )
-        ):
-            # JSON texts (one line each, starting with "{"): the lines are their tails, as below
+            ):
+                texts = records
+        elif self.record_format == "wire" and all(records) and not any(map(_contains, records, repeat("vehicle_id"))):
+            with contextlib.suppress(_DumpsError, TypeError, ValueError, UnicodeEncodeError):
+                texts = list(map(_dumps, records))  # not for text orjson refuses: the general path below
+        if texts is not None:
             head = b'{"vehicle_id":' + dumps_json(self.vehicle_id) + b","
-            return [head, (b"\n" + head).join(map(_tail, records)), b"\n"]
-        if self.record_format == "wire" and all(records) and not any(map(_contains, records, repeat("vehicle_id"))):
-            # each line is the prefix plus the record's own JSON after its "{": the lines are
-            # the records' JSON tails joined by newline-and-prefix
-            head = b'{"vehicle_id":' + dumps_json(self.vehicle_id) + b","
-            try:
-                body = (b"\n" + head).join(map(_tail, map(_dumps, records)))
-            except (_DumpsError, TypeError, ValueError, UnicodeEncodeError):
-                pass  # text orjson refuses: the general path below
-            else:
-                return [head, body, b"\n"]
+            return [head, (b"\n" + head).join(map(_tail, texts)), b"\n"]
         # a typed batch, a record with its own vehicle_id (ours wins, as in typed form), an
         # empty one, or text orjson refuses
         return [b"\n".join([dumps_json(row) for row in self.dicts()]), b"\n"]
