@@ -16,7 +16,10 @@ SCRIPT = textwrap.dedent(
     sys.modules["orjson"] = None  # makes `import orjson` raise ImportError, as if not installed
     sys.modules["msgspec"] = None
     import asyncio
-    from evenergy_async import EvEnergyClient, Harvester, MemorySink, VehicleStatusLog, _sansio
+    import json
+    import tempfile
+    from pathlib import Path
+    from evenergy_async import EvEnergyClient, Harvester, JsonlSink, MemorySink, MemoryStateStore, VehicleStatusLog, _sansio
     from evenergy_async._converter import list_body_decoder
     from evenergy_async.simulator import SimulatorConfig
     from tests.spec_oracle import Recorder, validated_simulator
@@ -33,6 +36,13 @@ SCRIPT = textwrap.dedent(
                 async with Harvester(client) as harvester:
                     report = await harvester.run(MemorySink())
                 assert report.ok and sum(report.records.values()) == 3 * 120, report.summary()
+                # the JSONL sink's JSON texts, each parsed object serialized once (no C splitter)
+                with tempfile.TemporaryDirectory() as out:
+                    async with Harvester(client, state=MemoryStateStore()) as harvester:
+                        report = await harvester.run(JsonlSink(out))
+                    rows = [json.loads(line) for p in Path(out).glob("*.jsonl") for line in p.read_bytes().splitlines()]
+                assert report.ok and len(rows) == 3 * 120, (report.summary(), len(rows))
+                assert {r["vehicle_id"] for r in rows} == {vid} and all("url" in r for r in rows)
         assert not rec.check_pending(), rec.report()
         assert rec.exchanges > 0
         print("ok without orjson and msgspec")
