@@ -1018,19 +1018,19 @@ def _msgspec_errors(msgspec: Any) -> tuple[type[BaseException], ...]:
     general path makes the error). RecursionError: nesting past what it recurses into."""
     return (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError, RecursionError)
 _body_decoders: dict[type[Any], ListBodyDecoder | None] = {}
-_msgspec: Any = None
 
 
 def _import_msgspec() -> Any:
-    global _msgspec
-    if _msgspec is None:
-        try:
-            import msgspec
-        except ImportError:
-            _msgspec = False
-        else:
-            _msgspec = msgspec if hasattr(msgspec.json, "Decoder") else False
-    return _msgspec or None
+    """msgspec (the ``fast`` extra), or None. Imported with this module, as orjson is: an
+    import on first use would hold up the event loop (about 3 ms) inside a request."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    return msgspec if hasattr(msgspec.json, "Decoder") else None
+
+
+_msgspec: Any = _import_msgspec()
 
 
 def list_body_decoder(cls: type[Any]) -> ListBodyDecoder | None:
@@ -1039,7 +1039,7 @@ def list_body_decoder(cls: type[Any]) -> ListBodyDecoder | None:
     if cls in _body_decoders:
         return _body_decoders[cls]
     decoder = None
-    msgspec = _import_msgspec()
+    msgspec = _msgspec
     if msgspec is not None and isinstance(cls, type) and attrs.has(cls):
         plan = _fast_plan(cls)
         if plan is not None:
@@ -1091,7 +1091,7 @@ def json_list_decoder(names: tuple[str, ...], present: tuple[str, ...] = ()) -> 
     ``present``, or None without msgspec."""
     key = (names, present)
     if key not in _json_decoders:
-        msgspec = _import_msgspec()
+        msgspec = _msgspec
         _json_decoders[key] = None if msgspec is None else JsonListDecoder(msgspec, names, present)
     return _json_decoders[key]
 
