@@ -91,6 +91,7 @@ PEERS = {
     "5": Peer("5", "evenergy_async Harvester, async for batch (typed)", "evenergy.py", {"mode": "harvester"}),
     "5j": Peer("5j", "evenergy_async Harvester run(JsonlSink) (CLI)", "evenergy.py", {"mode": "jsonl"}),
     "5jf": Peer("5jf", "evenergy_async run(JsonlSink), no fsync", "evenergy.py", {"mode": "jsonl", "fsync": False}),
+    "5jm": Peer("5jm", "evenergy_async run(JsonlSink), state in memory", "evenergy.py", {"mode": "jsonl", "state": "memory"}),
     "5p": Peer("5p", "evenergy_async paginators", "evenergy.py", {"mode": "paginators"}),
     "5g": Peer("5g", "evenergy_async Harvester run(PostgresSink)", "evenergy.py", {"mode": "postgres"}),
     "5n": Peer("5n", "evenergy_async Harvester, no fast extra", "evenergy.py", {"mode": "harvester", "no_orjson": True}),
@@ -187,6 +188,8 @@ def summarize(sc: dict[str, Any], peers: list[Peer]) -> list[dict[str, Any]]:
             "records_per_s_max": records / min(walls),
             "requests_per_s": requests / wall,
             "cpu_median": statistics.median(r["cpu_s"] for r in runs),
+            "sys_median": statistics.median(r["sys_s"] for r in runs) if all("sys_s" in r for r in runs) else None,
+            "minflt_median": statistics.median(r["minflt"] for r in runs) if all("minflt" in r for r in runs) else None,
             "server_cpu_share": statistics.median(server) if server else None,
             "db_cpu_median": statistics.median(db) if db else None,
             "maxrss_mb": statistics.median(r["maxrss_kb"] for r in runs) / 1024,
@@ -205,7 +208,7 @@ def scenario_table(sc: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     head = ["#", "peer", "wall s, median (min-max)", "records/s", "requests/s", "wall vs peer 1"]
     if latency:
         head += ["req/s vs peer 1", f"share of ideal {scenario.ideal_rps:,.0f} req/s"]
-    head += ["peer CPU s", "server CPU"]
+    head += ["peer CPU s", "of it kernel s", "page faults", "server CPU"]
     db = any(r.get("db_cpu_median") is not None for r in rows)
     if db:
         head += ["PostgreSQL CPU s"]
@@ -227,6 +230,8 @@ def scenario_table(sc: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             cells += [f"{r['rps_vs_peer1']:.0%}" if r["rps_vs_peer1"] else "-", f"{r['ideal_share']:.0%}"]
         cells += [
             f"{r['cpu_median']:.2f}",
+            f"{r['sys_median']:.2f}" if r.get("sys_median") is not None else "-",
+            f"{r['minflt_median']:,.0f}" if r.get("minflt_median") is not None else "-",
             f"{r['server_cpu_share']:.0%}" if r["server_cpu_share"] is not None else "-",
         ]
         if db:
@@ -327,6 +332,8 @@ def markdown(report: dict[str, Any], summaries: dict[str, list[dict[str, Any]]])
         "event-loop run (session set-up, harvest, teardown), medians with min-max. A run counts only if the peer "
         "returned exactly the expected number of records. \"server CPU\" is the server process's CPU time over "
         "the peer's wall time: near 100% would mean the server, not the peer, was the bottleneck. "
+        "\"of it kernel s\" is the part of the peer's CPU time spent in the kernel (socket I/O, file writes, "
+        "page faults), \"page faults\" its minor page faults (memory touched for the first time) during the run. "
         "Peer 5g loads into a PostgreSQL server on the same 2 cores (started for the run, fsync on, a fresh "
         "schema per run, created inside the timed part as a first harvest would); \"PostgreSQL CPU s\" is that "
         "server's CPU time (all its processes) during the peer's process, including the untimed row count "

@@ -145,6 +145,8 @@ def main(
         "cpu_s": cpu,
         "user_s": (ru1 := resource.getrusage(resource.RUSAGE_SELF)).ru_utime - ru0.ru_utime,  # all threads
         "sys_s": ru1.ru_stime - ru0.ru_stime,  # kernel time: socket I/O, file writes, fsync
+        "minflt": ru1.ru_minflt - ru0.ru_minflt,  # page faults (memory first touched)
+        "ctx_switches": (ru1.ru_nvcsw - ru0.ru_nvcsw, ru1.ru_nivcsw - ru0.ru_nivcsw),  # (voluntary, forced)
         "maxrss_kb": ru1.ru_maxrss,  # peak, KiB on Linux
         "maxrss_before_kb": rss0,  # peak after imports and setup, before the harvest
         **tally.extra,
