@@ -76,13 +76,13 @@ class AiohttpTransport:
             raise ValueError("trace_configs= applies to a session the transport creates, not a lent one")
         self._session = session
         self._owns_session = session is None
+        _prime_allocator()  # whoever made the session: the reads are asyncio's
         self._max_connections = max_connections
         self._trace_configs = list(trace_configs) if trace_configs is not None else None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            _prime_allocator()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 auto_decompress=True,
@@ -123,7 +123,7 @@ _primed = False
 
 
 def _prime_allocator() -> None:
-    """Free one 1 MiB block, once per process, before the first response is read.
+    """Free one 1 MiB block, once per process, before a transport's first response is read.
 
     asyncio reads a socket with ``recv(256 KiB)`` and shrinks the result to what arrived. glibc
     serves an allocation that large with its own ``mmap`` unless a block at least that large was
