@@ -1017,6 +1017,8 @@ def _msgspec_errors(msgspec: Any) -> tuple[type[BaseException], ...]:
     """What a C decoder may raise on a body it cannot take: the page is then declined (the
     general path makes the error). RecursionError: nesting past what it recurses into."""
     return (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError, RecursionError)
+
+
 _body_decoders: dict[type[Any], ListBodyDecoder | None] = {}
 
 

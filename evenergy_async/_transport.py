@@ -129,7 +129,7 @@ def _prime_allocator() -> None:
     serves an allocation that large with its own ``mmap`` unless a block at least that large was
     freed earlier in the process (its dynamic ``M_MMAP_THRESHOLD`` then rises to that size).
     Until then, every read maps fresh memory, faults in each page it fills and unmaps it: in a
-    harvest writing JSONL, 20,000-25,000 page faults and 0.06-0.1 s of kernel time per 300,000
+    harvest writing JSONL, about 25,000 page faults and 0.05-0.1 s of kernel time per 300,000
     records (``benchmarks/results/profile.md``). Freeing this block raises the threshold the
     same way an application's own large buffer would; other allocators ignore it.
     """
