@@ -154,7 +154,7 @@ async def test_budget_bound_mix_no_token_starves() -> None:
     they are served in their turn, not after everyone else is done."""
     fresh = 12
     config = SimulatorConfig(
-        seed=9, users=fresh + 2, vehicles=fresh + 2, logs_per_kind=16, rate_limit=40, rate_window=1.0, latency=0.01
+        seed=9, users=fresh + 2, vehicles=fresh + 2, logs_per_kind=16, rate_limit=40, rate_window=1.0, latency=0.02
     )
     async with validated_simulator(config) as sim:
         await asyncio.gather(burn(sim, 0), burn(sim, 1))
