@@ -360,12 +360,16 @@ class SQLiteStateStore:
     ) -> None:
         latest = {state.key: state for state in states}  # later states of a partition win
         now = datetime.now(UTC).isoformat()
-        rows = [_state_to_row(state, now) for state in latest.values()]
         sink = (sink_id, checkpoint, now) if sink_id is not None and checkpoint is not None else None
-        await self._run(self._commit_sync, rows, sink)
+        # the rows are made on the store's thread: formatting a pass's boundary keys (a page
+        # of instants each) is most of a commit's Python work, and the event loop has other
+        await self._run(self._commit_sync, list(latest.values()), now, sink)
         self.commits += 1
 
-    def _commit_sync(self, rows: list[tuple[Any, ...]], sink: tuple[str, str, str] | None) -> None:
+    def _commit_sync(
+        self, states: list[PartitionState], now: str, sink: tuple[str, str, str] | None
+    ) -> None:
+        rows = [_state_to_row(state, now) for state in states]
         conn = self._db()
         conn.execute("BEGIN IMMEDIATE")
         try:
