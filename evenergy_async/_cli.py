@@ -439,16 +439,31 @@ def _vehicle_lines(path: str, stream: TextIO) -> Iterator[str]:
     """Vehicle IDs from an open file, read lazily (blank lines and # comments skipped)."""
     with stream if path != "-" else contextlib.nullcontext(stream):
         for number, line in enumerate(stream, 1):
-            text = line.split("#", 1)[0].strip()
+            text = line.split("#", 1)[0].strip()  # a comment in another encoding is still a comment
+            if text and not text.isascii() and not _is_utf8(text):
+                raise UsageError(f"--vehicles-file {path} line {number}: not UTF-8 text")
             if text:
                 yield _check_vehicle_id(text, f"--vehicles-file {path} line {number}")
 
 
+def _is_utf8(text: str) -> bool:
+    """False for text read with ``errors="surrogateescape"`` from bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _open_vehicles_file(path: str) -> TextIO:
+    # bytes that are not UTF-8 are kept as surrogates, so that _vehicle_lines names their line
     if path == "-":
+        reconfigure = getattr(sys.stdin, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")  # a UTF-8 locale's stdin is strict
         return sys.stdin
     try:
-        return open(path, encoding="utf-8")  # read lazily; closed by _vehicle_lines
+        return open(path, encoding="utf-8", errors="surrogateescape")  # read lazily; closed by _vehicle_lines
     except OSError as exc:
         raise UsageError(f"cannot read --vehicles-file {path}: {exc.strerror or exc}") from None
 
@@ -847,6 +862,12 @@ def _harvest_setup(args: argparse.Namespace) -> None:
     else:
         args.state_path = args.out if args.out_db else os.path.join(args.out, "harvest-state.sqlite")
     args.state_db = is_database_url(args.state_path)
+    if not args.out_db and not args.state_db:
+        from ._harvest._sinks import jsonl_sink_file
+
+        clash = jsonl_sink_file(args.out, args.state_path)
+        if clash is not None:
+            raise UsageError(f"--state {args.state_path} is one of the output's own files ({clash}): give the state another path")
     if (args.out_db or args.state_db) and importlib.util.find_spec("asyncpg") is None:
         raise UsageError("PostgreSQL support needs asyncpg: pip install 'evenergy_async[postgres]'")
     try:

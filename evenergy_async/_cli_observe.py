@@ -171,6 +171,16 @@ class CliObservability:
                 from ._cli import UsageError
 
                 raise UsageError(f"--metrics-port {self.port}: {exc.strerror or exc}") from None
+        if self.textfile is not None:
+            # a path that cannot be written is a usage error before any work, not a surprise at the end
+            try:
+                await asyncio.to_thread(metrics.write_textfile, self.textfile)
+            except OSError as exc:
+                if server is not None:
+                    await asyncio.to_thread(server.shutdown)
+                from ._cli import UsageError
+
+                raise UsageError(f"--metrics-textfile {self.textfile}: {exc.strerror or exc}") from None
         task = asyncio.create_task(self._refresh(harvester, metrics), name="evenergy-metrics")
         try:
             yield metrics.wrap_sink(sink)
@@ -183,9 +193,20 @@ class CliObservability:
             if finished and not (report.failures or report.parked or report.cancelled):
                 metrics.succeeded()
             if self.textfile is not None:
-                await asyncio.to_thread(metrics.write_textfile, self.textfile)
+                await self._write_textfile(metrics)
             if server is not None:
                 await asyncio.to_thread(server.shutdown)
+
+    async def _write_textfile(self, metrics: HarvestMetrics) -> None:
+        """Write the textfile; a failure during the run (the disk filled up, the directory went
+        away) is logged, and the harvest's outcome and exit code stay the harvest's own."""
+        assert self.textfile is not None
+        try:
+            await asyncio.to_thread(metrics.write_textfile, self.textfile)
+        except OSError as exc:
+            logging.getLogger(LOGGER).error(
+                "metrics textfile %s not written: %s", self.textfile, exc.strerror or type(exc).__name__
+            )
 
     async def _refresh(self, harvester: Harvester, metrics: HarvestMetrics) -> None:
         written = time.monotonic()
@@ -193,7 +214,7 @@ class CliObservability:
             await asyncio.sleep(1.0 if self.port is not None else min(1.0, self.interval))
             metrics.update(harvester.progress())
             if self.textfile is not None and time.monotonic() - written >= self.interval:
-                await asyncio.to_thread(metrics.write_textfile, self.textfile)
+                await self._write_textfile(metrics)
                 written = time.monotonic()
 
 

@@ -107,6 +107,10 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
     full.mkdir()
     (full / "status_logs.jsonl").symlink_to("/dev/full")
     (tmp / "bad-ids").write_text("# vehicles\nvhcl01HRFF3SEVSCRAV9B3CHVDFN0H\nnot-a-vehicle\n")
+    (tmp / "foreign-id").mkdir()
+    (tmp / "foreign-id" / ".evenergy-sink-id").write_bytes(b"SQLite format 3\x00\xf8\x01")
+    (tmp / "latin1-ids").write_bytes(b"# V\xe9hicules\nvhcl01HRFF3SEVSCRAV9B3CHVDFN0H\nvhcl01HRFF3SEVSCRAV9B3CHVDFN0\xc9\n")
+    (tmp / "latin1-credentials.jsonl").write_bytes(b'{"access_token": "abc", "label": "Andr\xe9"}\n')
     port = closed_port()
     usage = 2
     return {
@@ -170,6 +174,14 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         ),
         "vehicles-file-bad-line": Case(
             harvest("o-ids", "--vehicles-file", str(tmp / "bad-ids")), usage, "line 3", env=token
+        ),
+        "vehicles-file-not-utf8": Case(
+            harvest("o-ids2", "--vehicles-file", str(tmp / "latin1-ids")), usage, ["line 3", "not UTF-8 text"], env=token
+        ),
+        "credentials-file-not-utf8": Case(
+            harvest("o-cred", "--credentials", str(tmp / "latin1-credentials.jsonl")),
+            usage,
+            ["latin1-credentials.jsonl: line 1", "not UTF-8 text"],
         ),
         "vehicle-with-two-tokens": Case(
             harvest("o", "--vehicle", "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"),
@@ -243,6 +255,10 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "state-under-a-file": Case(
             harvest("o5", "--state", str(tmp / "a-file" / "state.sqlite")), 6, "", env=token
         ),
+        "foreign-identity-file": Case(harvest("foreign-id"), 6, ["output problem", "identity file"], env=token),
+        "state-is-an-output-file": Case(
+            harvest("o6", "--state", str(tmp / "o6" / "status_logs.jsonl")), usage, "one of the output's own files", env=token
+        ),
         "disk-full": Case(
             ["harvest", "--out", str(full), "--quiet", *base, "--kinds", "status"], 6, "No space left", env=token
         ),
@@ -283,11 +299,13 @@ CASE_NAMES = [
     "page-size-101", "page-size-text", "progress-interval-0", "progress-interval-negative", "progress-interval-nan",
     "overlap-inf", "unknown-option", "missing-out", "empty-out", "empty-state", "credentials-file-is-a-directory",
     "no-command", "unknown-command", "demo-negative-logs", "vehicle-not-found",
-    "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicle-with-two-tokens",
+    "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicles-file-not-utf8",
+    "credentials-file-not-utf8", "vehicle-with-two-tokens",
     "base-url-no-scheme", "base-url-ftp", "base-url-plain-http-remote", "base-url-env-no-v2", "base-url-other-path",
     "token-rejected", "one-of-two-tokens-rejected", "client-secret-rejected", "client-id-rejected",
     "nothing-listening", "tls-untrusted", "https-to-http-server", "out-under-proc", "out-is-a-file",
     "state-is-a-directory", "state-is-text", "state-corrupt", "state-under-a-file", "disk-full",
+    "foreign-identity-file", "state-is-an-output-file",
 ]
 
 
@@ -313,6 +331,21 @@ def test_bad_input_gives_one_line_and_its_exit_code(name: str, outcomes: dict[st
     for secret in (case.env.get("EVENERGY_TOKEN", "") or "").split(","):
         if len(secret) > 8:
             assert secret.split("=")[-1] not in result.err + result.out
+
+
+def test_vehicle_ids_on_stdin_that_are_not_utf8(server: Server, tmp_path: Path) -> None:
+    """Under a UTF-8 locale Python reads stdin strictly: bytes that are not UTF-8 still give a
+    usage error naming their line, not an internal error."""
+    proc = subprocess.run(
+        [PY, "-m", "evenergy_async", "harvest", "--out", str(tmp_path), "--quiet", "--base-url", server.base_url,
+         "--vehicles-file", "-"],
+        input=b"vhcl01HRFF3SEVSCRAV9B3CHVDFN0H\nvhcl01HRFF3SEVSCRAV9B3CHVDFN0\xc9\n",
+        env=clean_env({"EVENERGY_TOKEN": server.tokens[0], "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}),
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.decode().splitlines() == ["evenergy-async: error: --vehicles-file - line 2: not UTF-8 text"]
 
 
 def test_help_lists_the_exit_codes() -> None:

@@ -162,6 +162,41 @@ async def test_textfile_after_a_run(obs_sim: Simulator, tmp_path: Path) -> None:
     assert got[("evenergy_http_requests_total", (("status", "404"),))] >= 1
 
 
+async def test_textfile_that_cannot_be_written(obs_sim: Simulator, tmp_path: Path) -> None:
+    """A textfile path that cannot be written at the start is a usage error before any record is
+    fetched; one that stops being writable during the run is logged, and the harvest's own exit
+    code stands (its data is complete)."""
+    out = tmp_path / "out"
+    code, _, err = await finish(
+        await start_cli(obs_sim, "--out", str(out), "--quiet", "--metrics-textfile", str(tmp_path / "nope" / "m.prom"))
+    )
+    assert code == 2, err
+    assert err.splitlines() == [f"evenergy-async: error: --metrics-textfile {tmp_path / 'nope' / 'm.prom'}: No such file or directory"]
+    assert not [line for f in out.glob("*.jsonl") for line in f.read_text().splitlines()]  # no record fetched
+
+    obs_sim.config.latency = 0.05  # a run of about 2 s
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    textfile = metrics_dir / "m.prom"
+    proc = await start_cli(
+        obs_sim, "--kinds", "status", "--page-size", "5", "--concurrency", "1", "--out", str(out), "--quiet",
+        "--metrics-textfile", str(textfile), "--metrics-interval", "0.2",
+    )  # fmt: skip
+    for _ in range(200):  # the first write, at the start
+        if textfile.exists() or proc.returncode is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert textfile.exists()
+    textfile.unlink()
+    metrics_dir.rmdir()  # gone while the harvest runs
+    code, _, err = await finish(proc)
+    assert code == 0, err
+    assert f"metrics textfile {textfile} not written: No such file or directory" in err
+    assert "Traceback" not in err
+    vehicles = len(obs_sim.data.vehicles_of(obs_sim.user_id(0)))
+    assert len((out / LogKind.STATUS.filename).read_text().splitlines()) == vehicles * 12
+
+
 async def test_json_logs_are_one_object_a_line(obs_sim: Simulator, tmp_path: Path) -> None:
     vid = sorted(v["id"] for v in obs_sim.data.vehicles_of(obs_sim.user_id(0)))[0]
     obs_sim.inject_fault("http_503", path=f"/v2/vehicles/{vid}/command_logs")

@@ -240,6 +240,11 @@ class CredentialsFile:
         text = line.strip()
         if not text or text.startswith("#"):
             return None
+        if not text.isascii():
+            try:
+                text.encode("utf-8")  # read with surrogateescape: bytes that are not UTF-8 fail here
+            except UnicodeEncodeError:
+                raise CredentialsFileError(self.path, number, "not UTF-8 text") from None
         fields = _fields(self.path, number, text)
         label = fields.get("label")
         if label is None:
@@ -365,7 +370,10 @@ class CredentialsFile:
         fd, temp = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=directory)
         try:
             os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, open(self.path, encoding="utf-8") as src:
+            with (
+                os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out,
+                open(self.path, encoding="utf-8", errors="surrogateescape") as src,  # lines kept byte for byte
+            ):
                 for number, line in enumerate(src, 1):
                     out.write(_rotated_line(line, number, rotations))
                 out.flush()
@@ -387,7 +395,8 @@ class CredentialsFile:
 
 
 def _open_text(path: str) -> TextIO:
-    return open(path, encoding="utf-8", newline=None)
+    # bytes that are not UTF-8 become surrogates, refused by ``_parse`` with their line number
+    return open(path, encoding="utf-8", errors="surrogateescape", newline=None)
 
 
 def _read_lines(handle: TextIO, n: int) -> list[str]:

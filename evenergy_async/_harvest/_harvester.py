@@ -38,7 +38,7 @@ from ._credentials import Credentials, check_credentials, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
 from ._pass import Bounds, PagePass, open_pass, rebase_cursor, restart_until
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
-from ._sinks import JsonlSink, Sink, TransactionalSink
+from ._sinks import JsonlSink, Sink, TransactionalSink, jsonl_sink_file
 from ._state import MemoryStateStore, SQLiteStateStore, StateStore
 from ._types import (
     DEFAULT_KINDS,
@@ -463,11 +463,19 @@ class Harvester:
         """
         if self._mode is not None:
             raise RuntimeError("this Harvester has already been run or iterated")
-        self._mode = "run"
         owned: JsonlSink | None = None
         if not isinstance(sink, Sink):
-            owned = JsonlSink(sink)
+            owned = JsonlSink(sink)  # opened by its first use below
             sink = owned
+        if isinstance(sink, JsonlSink) and isinstance(self._state, SQLiteStateStore):
+            clash = jsonl_sink_file(sink.directory, self._state.path)
+            if clash is not None:  # refused before anything is written
+                raise ValueError(
+                    f"the state file {self._state.path} is the JSONL output's own file {clash}: the "
+                    "sink would append to it or cut it back; keep the state elsewhere (the file there "
+                    "now holds no records)"
+                )
+        self._mode = "run"
         record_format: RecordFormat = getattr(sink, "record_format", "typed")
         if record_format not in ("typed", "wire", "json"):
             raise ValueError(f"{sink!r}: record_format must be 'typed', 'wire' or 'json', not {record_format!r}")

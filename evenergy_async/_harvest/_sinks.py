@@ -427,16 +427,49 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def jsonl_sink_file(directory: str | os.PathLike[str], path: str | os.PathLike[str]) -> str | None:
+    """The file of a :class:`JsonlSink` on ``directory`` that ``path`` names (a kind's JSONL
+    file, the lock or the identity file; symbolic links and ``..`` resolved), else None.
+    A state file there would be appended to, cut back or locked as if it were the sink's own."""
+    target = os.path.realpath(path)
+    for name in (*(kind.filename for kind in LogKind), LOCK_FILE, ID_FILE):
+        own = os.path.realpath(os.path.join(directory, name))
+        if own == target:
+            return own
+    return None
+
+
+def _read_identity(path: str) -> str | None:
+    """An identity file's text (None: no file; "": empty). A file that is not short UTF-8 text
+    without NUL is no identity this library wrote (it writes ``jsonl:<uuid>``, or for a directory
+    from before identity files ``jsonl:<its path>``, which may hold any character a path can):
+    a :class:`SinkError`, not a guess."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_ID_MAX + 1)
+    except FileNotFoundError:
+        return None
+    try:
+        ident = raw.decode("utf-8").removesuffix("\n")  # as written: a legacy path may end in a space
+    except UnicodeDecodeError:
+        ident = None
+    if ident is None or len(raw) > _ID_MAX or "\x00" in ident:
+        raise SinkError(
+            f"{path} is not a JSONL output's identity file (not text): if it is not "
+            "yours, move it away; a directory that holds records then needs the state that wrote them"
+        )
+    return ident
+
+
+_ID_MAX = 8192  # jsonl: and a path of up to PATH_MAX bytes
+
+
 def _sink_identity(directory: str) -> str:
     """Read (or make, durably) a JSONL output directory's identity file."""
     path = os.path.join(directory, ID_FILE)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            ident = fh.read().strip()
-        if ident:
-            return ident
-    except FileNotFoundError:
-        pass
+    ident = _read_identity(path)
+    if ident and not ident.isspace():
+        return ident
     os.makedirs(directory, 0o777, True)
     legacy = any(os.path.exists(os.path.join(directory, kind.filename)) for kind in LogKind)
     # records written before identity files existed are known to their state by the path
@@ -450,8 +483,7 @@ def _sink_identity(directory: str) -> str:
         try:
             os.link(tmp, path)  # complete, and only if absent: a concurrent maker's identity wins
         except FileExistsError:
-            with open(path, encoding="utf-8") as fh:
-                return fh.read().strip() or ident
+            return _read_identity(path) or ident
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

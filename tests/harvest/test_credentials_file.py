@@ -167,6 +167,19 @@ async def test_a_crashed_runs_journal_wins_over_the_file(tmp_path: Path) -> None
     assert not (tmp_path / "c.jsonl.rotations").exists()
 
 
+async def test_a_comment_in_another_encoding_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    """The file is read as UTF-8, but a comment that is not (say Latin-1) is still a comment:
+    skipped when read, and written back unchanged when the rotations are folded in."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"refresh_token": "old1", "label": "a"}\n# Andr\xe9\'s tokens\n')
+    rotation = {"label": "a", "refresh_token": "new1", "access_token": "x1", "expires_at": None}
+    (tmp_path / "c.jsonl.rotations").write_text(json.dumps(rotation) + "\n")
+    got = await entries(path, client_id="app")
+    assert [e.credential.refresh_token for e in got] == ["new1"]  # type: ignore[attr-defined]
+    assert path.read_bytes().split(b"\n")[1] == b"# Andr\xe9's tokens"
+    assert not (tmp_path / "c.jsonl.rotations").exists()
+
+
 # -- the CLI -------------------------------------------------------------------------------
 
 

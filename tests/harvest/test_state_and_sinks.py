@@ -220,6 +220,24 @@ async def test_jsonl_sink_without_checkpoint_refuses_records_or_only_cuts_a_part
     assert (tmp_path / "command_logs.jsonl").read_bytes() == b""
 
 
+@pytest.mark.parametrize("content", [b"SQLite format 3\x00\xf8\x01", b"\xe9t\xe9\n", b"x" * 9000])
+def test_jsonl_sink_refuses_an_identity_file_it_did_not_write(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / ".evenergy-sink-id").write_bytes(content)
+    with pytest.raises(SinkError, match=r"\.evenergy-sink-id is not a JSONL output's identity file"):
+        JsonlSink(tmp_path).sink_id  # noqa: B018 - the property reads the file
+    assert (tmp_path / ".evenergy-sink-id").read_bytes() == content  # left as it was
+
+
+def test_jsonl_sink_keeps_a_legacy_identity_whatever_its_path_holds(tmp_path: Path) -> None:
+    """A directory from before identity files is known by its path, which may hold a newline."""
+    out = tmp_path / "odd\nname\t"
+    out.mkdir()
+    (out / "status_logs.jsonl").write_bytes(b"")
+    ident = JsonlSink(out).sink_id
+    assert ident == f"jsonl:{out}"
+    assert JsonlSink(out).sink_id == ident  # read back as written
+
+
 async def test_jsonl_sink_refuses_files_shorter_than_committed(tmp_path: Path) -> None:
     async with JsonlSink(tmp_path) as sink:
         await sink.recover(None)

@@ -278,3 +278,29 @@ async def test_a_pass_resumed_under_another_base_url_goes_on_without_duplicates(
     report = await harvest(sim, target, None)
     assert report.complete and not report.failures, report.failures
     await check(sim, target, None)
+
+
+@pytest.mark.parametrize("name", ["status_logs.jsonl", "error_logs.jsonl", ".evenergy-sink-id", "link-to-command"])
+async def test_a_state_file_that_is_one_of_the_outputs_files_is_refused(
+    sim: Simulator, tmp_path: Path, name: str
+) -> None:
+    """``state=`` naming a file the JSONL sink writes (a kind's file, even one not harvested
+    now; its identity file; a link to one) would have the sink append to the database or cut
+    it back: refused before any request or write, for the library as for the CLI."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if name == "link-to-command":
+        (out / name).symlink_to(out / "command_logs.jsonl")
+    before = sim.stats.requests
+    async with make_client(sim, 0) as client, Harvester(client, kinds=KINDS, state=out / name) as h:
+        with pytest.raises(ValueError, match=r"is the JSONL output's own file .*: the sink would append to it"):
+            await h.run(out)
+    assert sim.stats.requests == before
+    state_file = (out / name).resolve()
+    assert state_file.read_bytes().startswith(b"SQLite format 3\0")  # the sink did not touch it
+    assert not [f for f in out.glob("*.jsonl") if f.resolve() != state_file and f.stat().st_size]
+    # as the message says, that file holds no records: removed, the output works with a state elsewhere
+    state_file.unlink()
+    async with make_client(sim, 0) as client, Harvester(client, kinds=KINDS, state=tmp_path / "s.sqlite") as h:
+        report = await h.run(out)
+    assert report.complete and report.records_total > 0
