@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import inspect
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import attrs
 from yarl import URL
 
-from ._errors import AuthError
+from ._errors import AuthError, redact_secrets
 from ._sansio import decode_json
 from ._transport import Request, Response
 
@@ -109,6 +110,22 @@ def coerce_credential(auth: Credential | str | None) -> Credential | None:
 Send = Callable[[Request], Awaitable[Response]]
 
 
+_SECRET_FIELDS = ("client_secret", "refresh_token", "code", "code_verifier", "token")
+
+
+def _sent_secrets(form: Mapping[str, str], headers: Mapping[str, str]) -> list[str]:
+    """The credentials a token-endpoint request carried (form fields, HTTP Basic's secret and
+    its encoding): what its error must not repeat should the endpoint echo them."""
+    out = [form[k] for k in _SECRET_FIELDS if form.get(k)]
+    basic = headers.get("Authorization", "")
+    if basic.startswith("Basic "):
+        encoded = basic[len("Basic "):]
+        out.append(encoded)
+        with contextlib.suppress(ValueError):
+            out.append(base64.b64decode(encoded).decode().partition(":")[2])
+    return out
+
+
 def _basic(client_id: str, client_secret: str) -> str:
     raw = f"{client_id}:{client_secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -171,9 +188,16 @@ class OAuth:
             form = {**form, "client_id": client_id}
         request = Request("POST", self.token_url, headers, urlencode(form).encode(), self._timeout)
         response = await self._send(request)
-        return self._parse_token(response, form["grant_type"])
+        return self._parse_token(response, form["grant_type"], _sent_secrets(form, headers))
 
-    def _parse_token(self, response: Response, grant: str) -> OAuthToken:
+    def _parse_token(self, response: Response, grant: str, sent: Sequence[str] = ()) -> OAuthToken:
+        try:
+            return self._parse_token_unredacted(response, grant)
+        except AuthError as exc:
+            redact_secrets(exc, sent)  # the endpoint may echo what the request carried
+            raise
+
+    def _parse_token_unredacted(self, response: Response, grant: str) -> OAuthToken:
         where: dict[str, Any] = {"method": "POST", "url": str(self.token_url), "status": response.status}
         try:
             data: Any = decode_json(response.body) if response.body else {}
@@ -247,7 +271,7 @@ class OAuth:
         request = Request("POST", self.revoke_url, headers, urlencode(form).encode(), self._timeout)
         response = await self._send(request)
         if response.status != 200:
-            self._parse_token(response, "revoke")
+            self._parse_token(response, "revoke", _sent_secrets(form, headers))
 
 
 # ---------------------------------------------------------------------------

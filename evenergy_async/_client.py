@@ -19,6 +19,7 @@ from ._errors import (
     ResponseDecodeError,
     TransportError,
     UnauthorizedError,
+    redact_secrets,
 )
 from ._models import UNSET, Unset
 from ._observe import Hooks, Observer
@@ -518,7 +519,7 @@ class EvEnergyClient:
                         await self._backoff(attempt, "invalid-body", method, url, route, sends)
                         continue
                     raise
-            error = error_from_response(method, url, status, response.headers, response.body)
+            error = redact_secrets(error_from_response(method, url, status, response.headers, response.body), (token,))
             tokens = self._auth.tokens
             if isinstance(error, UnauthorizedError) and not refreshed and tokens is not None:
                 refreshed = True

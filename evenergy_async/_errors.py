@@ -23,13 +23,14 @@ Hierarchy::
 Every error carries the request ``method`` and ``url`` (credentials are never part of
 URLs, and no secret is ever put into a message), and, where there was a response,
 ``status`` and the RFC 9457 problem fields (``type``, ``title``, ``detail``,
-``instance``, ``field_errors``).
+``instance``, ``field_errors``). What the server said is kept, except the credentials the
+request carried, should the server echo them back (:func:`redact_secrets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 __all__ = [
     "APIError",
@@ -284,3 +285,38 @@ def error_for_status(status: int) -> type[APIError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIError)
+
+
+_E = TypeVar("_E", bound=EvEnergyError)
+
+MIN_SECRET = 8
+"""Shorter strings are not redacted: no real credential is that short, and replacing every
+occurrence of a few common characters would garble the server's text."""
+
+
+def redact_secrets(error: _E, secrets: Iterable[str | None]) -> _E:
+    """``error`` with each of ``secrets`` (what the request carried: its access token, a client
+    secret, a refresh token...) replaced by ``***`` wherever the server's answer put it: the
+    message, the problem fields, ``error_description``, the raw ``problem``. A server may echo
+    a credential back (a debug message, an ``instance`` URL with a token in its query); the
+    error is printed and logged, so it must not carry it. Returns the same object."""
+    found = sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
+    if not found:
+        return error
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in found:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    for name, value in list(vars(error).items()):
+        setattr(error, name, clean(value))
+    error.args = tuple(clean(arg) for arg in error.args)
+    return error

@@ -263,6 +263,58 @@ async def test_redirect_to_another_host_is_not_followed() -> None:
         assert evil.seen == []
 
 
+async def test_credentials_a_server_echoes_are_redacted_from_errors(caplog: pytest.LogCaptureFixture) -> None:
+    """A server may repeat what a request carried (a debug message, an ``instance`` URL with the
+    token in its query, a WAF quoting the Authorization header): the error, which is printed and
+    logged, carries the rest of what the server said, not the credential."""
+    from urllib.parse import parse_qs
+
+    token = "tok-" + "A1b2C3d4" * 4
+    secret = "sec-" + "Z9y8X7w6" * 4
+    refresh = "ref-" + "Q1w2E3r4" * 4
+    vid = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
+
+    async def api_echo(request: web.Request) -> web.StreamResponse:
+        carried = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = {
+            "type": "about:blank", "title": f"Forbidden for {carried}", "status": 403,
+            "detail": f"token {carried} lacks a scope", "instance": f"/v2/vehicles/{vid}?access_token={carried}",
+            "field_errors": {"token": [f"{carried} is read-only"]},
+        }  # fmt: skip
+        return web.json_response(body, status=403, content_type="application/problem+json")
+
+    async def token_echo(request: web.Request) -> web.StreamResponse:
+        form = parse_qs((await request.read()).decode())
+        said = f"grant {form['grant_type'][0]} with {form.get('refresh_token', [''])[0]} and {request.headers['Authorization']}"
+        return web.json_response({"error": "invalid_grant", "error_description": said}, status=400)
+
+    async with ScriptedServer() as api:
+        api.always(f"/v2/vehicles/{vid}", api_echo)
+        api.always("/o/token/", token_echo)
+        caught: list[Exception] = []
+        with caplog.at_level(logging.DEBUG):
+            async with EvEnergyClient(BearerToken(token), base_url=api.base_url, sleep=no_sleep) as client:
+                with pytest.raises(APIError) as forbidden:
+                    await client.vehicles.get(vid)
+                caught.append(forbidden.value)
+            for cred in (ClientCredentials("app", secret), RefreshToken(refresh, "app", secret)):
+                async with EvEnergyClient(cred, base_url=api.base_url, sleep=no_sleep) as client:
+                    with pytest.raises(AuthError) as refused:
+                        await client.vehicles.get(vid)
+                    caught.append(refused.value)
+    assert api.count(f"/v2/vehicles/{vid}") == 1 and api.count("/o/token/") == 2  # the server did echo them
+    api_error, cc_error, refresh_error = caught
+    assert api_error.status == 403 and "lacks a scope" in api_error.detail  # type: ignore[attr-defined]
+    assert api_error.instance == f"/v2/vehicles/{vid}?access_token=***"  # type: ignore[attr-defined]
+    assert refresh_error.error_description == "grant refresh_token with *** and Basic ***"  # type: ignore[attr-defined]
+    assert "grant client_credentials with  and Basic ***" in str(cc_error)
+    for error in caught:
+        shown = f"{error}\n{error!r}\n{vars(error)!r}\n{error.args!r}"
+        for s in (token, secret, refresh):
+            assert s not in shown
+    assert not any(s in caplog.text for s in (token, secret, refresh))
+
+
 async def test_credentials_only_to_the_api_origin(sim: Simulator, client: EvEnergyClient) -> None:
     # a token never rides along to another origin, even if asked to call it directly
     async with ScriptedServer() as other:
