@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -53,8 +54,6 @@ from ._types import (
 from ._vehicles import Listing, VehicleSource, list_vehicles, shard_of, source_ids, sources_by_label
 
 if TYPE_CHECKING:
-    import os
-
     from .._auth import Credential
     from .._client import ClientStats, EvEnergyClient
     from .._pagination import Paginator
@@ -142,6 +141,27 @@ class _Written:
         self.count = len(batch.records)
 
 
+def _int_arg(name: str, value: object, lo: int, hi: int | None = None) -> int:
+    """``value`` if it is an integer in ``lo..hi``; else a TypeError or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be {lo}..{hi}, got {value}" if hi is not None else f"{name} must be >= {lo}, got {value}")
+    return value
+
+
+def _seconds_arg(name: str, value: object, *, positive: bool = False, infinite: bool = False) -> float:
+    """``value`` as seconds: a real number, not NaN, >= 0 (> 0 if ``positive``), finite unless
+    ``infinite``; else a TypeError or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0) or (math.isinf(seconds) and not infinite):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a {'' if infinite else 'finite '}number of seconds {bound}, got {value!r}")
+    return seconds
+
+
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -215,7 +235,7 @@ class Harvester:
         concurrency: int = 64,
         per_token_concurrency: int = 8,
         queue_size: int | None = None,
-        overlap: timedelta = timedelta(minutes=10),
+        overlap: timedelta | float = timedelta(minutes=10),
         max_park: float = 3600.0,
         max_attempts: int = 3,
         retry_backoff: float = 0.5,
@@ -259,38 +279,55 @@ class Harvester:
             if not named:
                 raise ValueError("no clients given")
             sources = sources_by_label(named, vehicles)
-        if not 1 <= page_size <= 100:
-            raise ValueError("page_size must be 1..100")
-        if concurrency < 1 or per_token_concurrency < 1:
-            raise ValueError("concurrency and per_token_concurrency must be >= 1")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
-            raise ValueError("shard must be (index, count) with 0 <= index < count")
-        if overlap < timedelta(0):
+        # every setting checked here, by type and range: a wrong one is a clear error now, not a
+        # comparison failing deep in a run (or a NaN that never compares at all)
+        _int_arg("page_size", page_size, 1, 100)
+        _int_arg("concurrency", concurrency, 1)
+        _int_arg("per_token_concurrency", per_token_concurrency, 1)
+        _int_arg("max_attempts", max_attempts, 1)
+        _int_arg("budget_reserve", budget_reserve, 0)
+        _int_arg("commit_batches", commit_batches, 1)
+        if queue_size is not None:
+            _int_arg("queue_size", queue_size, 1)
+        if shard is not None:
+            if not isinstance(shard, tuple | list) or len(shard) != 2:
+                raise TypeError("shard must be a pair (index, count)")
+            _int_arg("shard count", shard[1], 1)
+            _int_arg("shard index", shard[0], 0, shard[1] - 1)
+            shard = (shard[0], shard[1])
+        if not isinstance(overlap, timedelta):
+            overlap = timedelta(seconds=_seconds_arg("overlap", overlap))  # seconds, as the CLI takes it
+        elif overlap < timedelta(0):
             raise ValueError("overlap must be >= 0")
-        if unreachable_after is not None and not unreachable_after > 0:
-            raise ValueError("unreachable_after must be > 0 seconds (or None: never give up)")
-
-        self.kinds = LogKind.parse_list(kinds)
+        max_park = _seconds_arg("max_park", max_park, infinite=True)
+        retry_backoff = _seconds_arg("retry_backoff", retry_backoff)
+        budget_window = _seconds_arg("budget_window", budget_window, positive=True)
+        commit_interval = _seconds_arg("commit_interval", commit_interval)
+        if unreachable_after is not None:
+            try:
+                unreachable_after = _seconds_arg("unreachable_after", unreachable_after, positive=True, infinite=True)
+            except ValueError:
+                raise ValueError("unreachable_after must be > 0 seconds (or None: never give up)") from None
+        if isinstance(kinds, str | LogKind) or hasattr(kinds, "__iter__"):
+            self.kinds = LogKind.parse_list(kinds)
+        else:
+            raise TypeError(f"kinds must be a kind, a comma-separated string or an iterable of kinds, not {type(kinds).__name__}")
         self.since = _aware(since, "since")
         self.until = _aware(until, "until")
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise ValueError(f"until ({self.until.isoformat()}) is before since ({self.since.isoformat()})")
         self.page_size = page_size
         self.concurrency = concurrency
         self.per_token_concurrency = per_token_concurrency
         self._queue_size_given = queue_size is not None
         self.queue_size = queue_size if queue_size is not None else max(4, 2 * concurrency)
-        if self.queue_size < 1:
-            raise ValueError("queue_size must be >= 1")
         self.overlap = overlap
         self.max_park = max_park
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.budget_window = budget_window
         self.shard = shard
-        self.commit_batches = max(1, commit_batches)
-        if commit_interval < 0:
-            raise ValueError("commit_interval must be >= 0")
+        self.commit_batches = commit_batches
         self.commit_interval = commit_interval
         self._clock = clock
         self._now = now or (lambda: datetime.now(UTC))
@@ -299,6 +336,8 @@ class Harvester:
         self._state: StateStore = state if isinstance(state, StateStore) else MemoryStateStore()
         self._owned_state: SQLiteStateStore | None = None
         if state is not None and not isinstance(state, StateStore):
+            if not isinstance(state, str | os.PathLike):
+                raise TypeError(f"state must be a StateStore, a SQLite file's path or None, not {type(state).__name__}")
             self._owned_state = SQLiteStateStore(state)
             self._state = self._owned_state
 

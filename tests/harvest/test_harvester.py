@@ -434,6 +434,50 @@ async def test_argument_validation(clients: list[EvEnergyClient]) -> None:
         await h.run(MemorySink())
 
 
+BAD_SETTINGS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"page_size": "100"}, TypeError, "page_size must be an integer, not str"),
+    ({"page_size": 50.0}, TypeError, "page_size must be an integer, not float"),
+    ({"page_size": True}, TypeError, "page_size must be an integer, not bool"),
+    ({"concurrency": None}, TypeError, "concurrency must be an integer"),
+    ({"per_token_concurrency": 0}, ValueError, "per_token_concurrency must be >= 1, got 0"),
+    ({"queue_size": 1.5}, TypeError, "queue_size must be an integer"),
+    ({"commit_batches": 0}, ValueError, "commit_batches must be >= 1"),
+    ({"budget_reserve": -5}, ValueError, "budget_reserve must be >= 0"),
+    ({"max_park": float("nan")}, ValueError, "max_park must be a number of seconds >= 0, got nan"),
+    ({"max_park": "1h"}, TypeError, "max_park must be a number of seconds, not str"),
+    ({"retry_backoff": -1}, ValueError, "retry_backoff must be a finite number of seconds >= 0"),
+    ({"budget_window": 0}, ValueError, "budget_window must be a finite number of seconds > 0"),
+    ({"commit_interval": float("inf")}, ValueError, "commit_interval must be a finite number"),
+    ({"unreachable_after": float("nan")}, ValueError, "unreachable_after must be > 0 seconds"),
+    ({"overlap": "10m"}, TypeError, "overlap must be a number of seconds, not str"),
+    ({"overlap": -1}, ValueError, "overlap must be a finite number of seconds >= 0"),
+    ({"shard": (1,)}, TypeError, "shard must be a pair"),
+    ({"shard": ("0", 2)}, TypeError, "shard index must be an integer"),
+    ({"kinds": 5}, TypeError, "kinds must be a kind"),
+    ({"state": 123}, TypeError, "state must be a StateStore, a SQLite file's path or None, not int"),
+    (
+        {"since": datetime(2026, 11, 2, tzinfo=UTC), "until": datetime(2026, 11, 1, tzinfo=UTC)},
+        ValueError,
+        r"until \(2026-11-01T00:00:00\+00:00\) is before since",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "error", "says"), BAD_SETTINGS)
+async def test_a_wrong_setting_is_a_clear_error_at_construction(
+    clients: list[EvEnergyClient], settings: dict[str, Any], error: type[Exception], says: str
+) -> None:
+    """Each setting is checked by type and range when the Harvester is made: a message that
+    names it, not a comparison failing deep in a run, or a NaN accepted and never compared."""
+    with pytest.raises(error, match=says):
+        Harvester(clients[0], **settings)
+
+
+async def test_overlap_in_seconds_is_a_timedelta(clients: list[EvEnergyClient]) -> None:
+    assert Harvester(clients[0], overlap=600).overlap == timedelta(minutes=10)  # as the CLI's --overlap
+    assert Harvester(clients[0], max_park=float("inf")).max_park == float("inf")  # wait as long as it takes
+
+
 async def test_client_retries_are_accounted_for(sim: Simulator) -> None:
     sim.inject_fault("http_503", count=4)
     sim.inject_fault("invalid_json", count=2)
