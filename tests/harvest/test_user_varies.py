@@ -304,3 +304,39 @@ async def test_a_state_file_that_is_one_of_the_outputs_files_is_refused(
     async with make_client(sim, 0) as client, Harvester(client, kinds=KINDS, state=tmp_path / "s.sqlite") as h:
         report = await h.run(out)
     assert report.complete and report.records_total > 0
+
+
+CHANGES: dict[str, list[dict[str, Any]]] = {
+    "page size": [{"page_size": 7, "stop_after": 5}, {"page_size": 40, "stop_after": 3}, {"page_size": 3}],
+    "kinds reordered": [{"kinds": KINDS, "stop_after": 6}, {"kinds": KINDS[::-1]}],
+    "a kind dropped, then back": [{"kinds": KINDS, "stop_after": 6}, {"kinds": KINDS[:1]}, {"kinds": KINDS[::-1]}],
+    "overlap": [{"overlap": 0, "stop_after": 6}, {"overlap": 86400}],
+    "concurrency": [{"concurrency": 1, "stop_after": 6}, {"concurrency": 16}],
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_settings_changed_between_interrupted_runs(sim: Simulator, target: Target, change: str) -> None:
+    """Between runs of one output and state a user changes the page size, the kinds' order, the
+    kinds, the overlap, the concurrency: each run cut short mid-pass, the last completes, every
+    record comes exactly once."""
+    for run in CHANGES[change]:
+        settings = {"kinds": KINDS, "page_size": 7, "commit_batches": 2, **run}
+        stop_after = settings.pop("stop_after", None)
+        concurrency = settings.pop("concurrency", 8)
+        clients = [make_client(sim, user) for user in range(sim.config.users)]
+        async with (
+            clients[0], clients[1],
+            target.state_store() as state,
+            target.sink() as sink,
+            Harvester(clients, state=state, concurrency=concurrency, per_token_concurrency=concurrency, **settings) as h,
+        ):  # fmt: skip
+            if stop_after is None:
+                assert (await h.run(sink)).complete
+                continue
+            gated = Gated(sink, stop_after)
+            task = asyncio.ensure_future(h.run(gated))
+            await gated.reached.wait()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    await check(sim, target, None)
