@@ -60,6 +60,7 @@ __all__ = [
     "converter",
     "format_timestamp",
     "parse_timestamp",
+    "request_body",
     "structure",
     "structure_list",
     "unstructure",
@@ -867,6 +868,130 @@ def unstructure(obj: Any) -> Any:
     wire timestamps, enums their values.
     """
     return _unstructure_value(obj)
+
+
+# --------------------------------------------------------------------------------------
+# Request bodies: checked against the spec before they are sent
+# --------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Rule:
+    """A request field's constraints in the spec (beyond its type, which the model declares)."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None  # when the spec allows fewer values than the Python enum
+    uuid: bool = False
+
+
+_SIZE = _Rule(minimum=1000, maximum=300000)
+_VEHICLE_CLASS = _Rule(enum=("PASSENGER", "COMMERCIAL"))
+
+REQUEST_RULES: Final[dict[str, dict[str, _Rule]]] = {
+    # model -> field -> the spec's minimum/maximum/maxLength/pattern/enum/format of its request schema
+    # (tests/test_request_bodies.py reads the spec and checks this table against it)
+    "VehicleCreate": {"battery_size_watt_hours": _SIZE, "description": _Rule(max_length=200), "vehicle_class": _VEHICLE_CLASS},
+    "VehicleUpdate": {
+        "battery_size_watt_hours": _SIZE,
+        "maximum_charge_limit_percentage": _Rule(minimum=50, maximum=100),
+        "vehicle_class": _VEHICLE_CLASS,
+    },
+    "VehicleTrimCreate": {"battery_size_watt_hours": _SIZE},
+    "VehicleStateOfChargeUpdate": {"state_of_charge_percentage": _Rule(minimum=0, maximum=100)},
+    "VehicleConnectorsUpdate": {
+        "native_connector": _Rule(enum=("CCS", "NACS", "CHADEMO")),
+        "adaptors": _Rule(enum=("CCS", "NACS", "CHADEMO")),
+    },
+    "VehicleModelUpdate": {"default_connector_type": _Rule(enum=("CCS", "NACS", "CHADEMO"))},
+    "VehicleOnboardingCompleteRequest": {"authorization_request_uid": _Rule(uuid=True), "smartcar_user_id": _Rule(max_length=100)},
+    "VehicleWaitlistRequest": {
+        "program_id": _Rule(pattern=r"prog[A-Z\d]{26}"),
+        "vehicle_model_id": _Rule(pattern=r"vmod[A-Z\d]{26}"),
+    },
+}
+
+_NONE_TYPE = type(None)
+_checks: dict[type, list[tuple[str, Any, _Rule | None]]] = {}
+
+
+def _field_checks(cls: type) -> list[tuple[str, Any, _Rule | None]]:
+    checks = _checks.get(cls)
+    if checks is None:
+        hints = typing.get_type_hints(cls, vars(_models))
+        rules = REQUEST_RULES.get(cls.__name__, {})
+        checks = _checks[cls] = [(f.name, hints[f.name], rules.get(f.name)) for f in attrs.fields(cls)]
+    return checks
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", bool: "true or false", str: "a string", datetime: "a datetime"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_value(where: str, value: Any, tp: Any, rule: _Rule | None) -> None:
+    """Raise TypeError/ValueError unless ``value`` fits ``tp`` (a request field's annotation) and
+    ``rule``. Text values are never quoted back (a request may carry a code or an ID)."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    if value is None:
+        if _NONE_TYPE in args:
+            return
+        raise TypeError(f"{where} may not be None")
+    base = next(a for a in args if a is not Unset and a is not _NONE_TYPE)
+    origin = typing.get_origin(base)
+    if origin is not None and issubclass(origin, Sequence):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise TypeError(f"{where} must be a list, not {type(value).__name__}")
+        (item,) = typing.get_args(base)
+        for i, element in enumerate(value):
+            _check_value(f"{where}[{i}]", element, item, rule)
+        return
+    if isinstance(base, type) and issubclass(base, Enum):
+        known = [m.value for m in base]
+        allowed = rule.enum if rule is not None and rule.enum is not None else known
+        if not isinstance(value, str):
+            raise TypeError(f"{where} must be one of {', '.join(allowed)}, not {type(value).__name__}")
+        if str.__str__(value) not in allowed:
+            raise ValueError(f"{where} must be one of {', '.join(allowed)}, got {str.__str__(value)[:40]!r}")
+        return
+    if base is bool:
+        ok = isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, base)
+    if not ok:
+        raise TypeError(f"{where} must be {_type_name(base)}, not {type(value).__name__}")
+    if rule is None:
+        return
+    if (rule.minimum is not None and value < rule.minimum) or (rule.maximum is not None and value > rule.maximum):
+        raise ValueError(f"{where} must be {rule.minimum}..{rule.maximum}, got {value}")
+    if rule.max_length is not None and len(value) > rule.max_length:
+        raise ValueError(f"{where} must be at most {rule.max_length} characters, got {len(value)}")
+    if rule.pattern is not None and not re.fullmatch(rule.pattern, value):
+        raise ValueError(f"{where} must match {rule.pattern}")
+    if rule.uuid:
+        import uuid
+
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise ValueError(f"{where} must be a UUID") from None
+
+
+def request_body(obj: Any) -> Any:
+    """:func:`unstructure` of a request model, after checking each field it sends against the
+    spec (type, range, length, pattern, allowed values): the server is sent only what the
+    spec allows. A wrong value is a TypeError or ValueError naming ``Model.field``; nothing is
+    sent. An enum value the library does not know (kept from a response) is refused too."""
+    cls = type(obj)
+    if attrs.has(cls):
+        for name, tp, rule in _field_checks(cls):
+            value = getattr(obj, name)
+            if value is not UNSET:
+                _check_value(f"{cls.__name__}.{name}", value, tp, rule)
+    return unstructure(obj)
 
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from yarl import URL
 
 from . import _models as m
-from ._converter import list_items_from_body, structure, structure_list, unstructure
+from ._converter import list_items_from_body, request_body, structure, structure_list
 from ._errors import ResponseDecodeError
 from ._pagination import LinkPaginator, PageNumberPaginator, Paginator
 from ._sansio import (
@@ -137,7 +137,7 @@ class _Service:
         params: Params | None = None,
         auth: AuthMode = "required",
     ) -> T:
-        payload = None if body is None else encode_json(unstructure(body))
+        payload = None if body is None else encode_json(request_body(body))
         result: T = await self._client._call(
             method, target.url, self._decoder(method, model), params=params, body=payload, auth=auth, route=target.route
         )
@@ -151,7 +151,7 @@ class _Service:
         def decode(response: Response) -> Any:
             return None if response.status == 204 or not response.body else self._client._json_of(response, method)
 
-        payload = None if body is None else encode_json(unstructure(body))
+        payload = None if body is None else encode_json(request_body(body))
         return await self._client._call(method, target.url, decode, body=payload, auth=auth, route=target.route)
 
     def _list(

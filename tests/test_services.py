@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 from yarl import URL
 
@@ -85,7 +86,7 @@ async def test_vehicle_get_and_404(sim: Simulator, client: EvEnergyClient) -> No
         await client.vehicles.get(other)
 
 
-@pytest.mark.invalid_requests("a charge limit below the minimum, to get the server's 400")
+@pytest.mark.invalid_requests("a charge limit below the minimum, sent raw to get the server's 400")
 async def test_vehicle_create_update_delete(sim: Simulator, client: EvEnergyClient) -> None:
     model_url = str(sim.data.models[0]["url"])
     created = await client.vehicles.create(
@@ -96,9 +97,21 @@ async def test_vehicle_create_update_delete(sim: Simulator, client: EvEnergyClie
         created.id, VehicleUpdate(maximum_charge_limit_percentage=90, vehicle_class=None)
     )
     assert updated.maximum_charge_limit_percentage == 90 and updated.vehicle_class is None
-    with pytest.raises(BadRequestError) as info:
+    sent = sim.stats.requests
+    with pytest.raises(ValueError, match=r"VehicleUpdate\.maximum_charge_limit_percentage must be 50\.\.100, got 10"):
         await client.vehicles.update(created.id, VehicleUpdate(maximum_charge_limit_percentage=10))
-    assert "maximum_charge_limit_percentage" in info.value.field_errors
+    assert sim.stats.requests == sent  # refused before sending: the client sends only what the spec allows
+    # what a client that sends it anyway gets from the server: a 400 naming the field
+    async with (
+        aiohttp.ClientSession() as session,
+        session.patch(
+            f"{sim.base_url}/vehicles/{created.id}",
+            json={"maximum_charge_limit_percentage": 10},
+            headers={"Authorization": f"Bearer {sim.user_token(0)}"},
+        ) as resp,
+    ):
+        assert resp.status == 400
+        assert "maximum_charge_limit_percentage" in (await resp.json())["field_errors"]
     assert await client.vehicles.delete(created.id) is None
     with pytest.raises(NotFoundError):
         await client.vehicles.get(created.id)
@@ -119,11 +132,26 @@ async def test_vehicle_create_expand_is_one_string(sim: Simulator, client: EvEne
     assert sim.stats.requests == before  # caught before sending
 
 
-@pytest.mark.invalid_requests("a battery size below the minimum, to get the server's 400")
+async def raw_request(sim: Simulator, method: str, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    """What a client that sends ``body`` anyway gets from the server (user 0's token)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, f"{sim.base_url}{path}", json=body, headers={"Authorization": f"Bearer {sim.user_token(0)}"}
+        ) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+@pytest.mark.invalid_requests("a battery size below the minimum, sent raw to get the server's 400")
 async def test_vehicle_create_validation_error(sim: Simulator, client: EvEnergyClient) -> None:
-    with pytest.raises(BadRequestError) as info:
-        await client.vehicles.create(VehicleCreate(model=str(sim.data.models[0]["url"]), battery_size_watt_hours=10))
-    assert "battery_size_watt_hours" in info.value.field_errors
+    model = str(sim.data.models[0]["url"])
+    sent = sim.stats.requests
+    with pytest.raises(ValueError, match=r"VehicleCreate\.battery_size_watt_hours must be 1000\.\.300000, got 10"):
+        await client.vehicles.create(VehicleCreate(model=model, battery_size_watt_hours=10))
+    assert sim.stats.requests == sent  # the client sends only what the spec allows
+    status, problem = await raw_request(sim, "POST", "/vehicles", {"model": model, "battery_size_watt_hours": 10})
+    assert status == 400 and "battery_size_watt_hours" in problem["field_errors"]  # type: ignore[operator]
 
 
 async def test_create_with_client_credentials_needs_user(sim: Simulator) -> None:
@@ -136,7 +164,7 @@ async def test_create_with_client_credentials_needs_user(sim: Simulator) -> None
         assert v.id in {x["id"] for x in sim.data.vehicles_of(user_id(sim, 2))}
 
 
-@pytest.mark.invalid_requests("a state of charge above 100, to get the server's 400")
+@pytest.mark.invalid_requests("a state of charge above 100, sent raw to get the server's 400")
 async def test_vehicle_sub_resources(sim: Simulator, client: EvEnergyClient) -> None:
     vid = my_vehicle(sim)
     modes = await client.vehicles.vpp_modes(vid)
@@ -149,8 +177,10 @@ async def test_vehicle_sub_resources(sim: Simulator, client: EvEnergyClient) -> 
     soc = await client.vehicles.update_state_of_charge(vid, VehicleStateOfChargeUpdate(state_of_charge_percentage=42))
     assert soc.state_of_charge_percentage == 42
     assert (await client.vehicles.get_state_of_charge(vid)).state_of_charge_percentage == 42
-    with pytest.raises(BadRequestError):
+    with pytest.raises(ValueError, match=r"state_of_charge_percentage must be 0\.\.100, got 101"):
         await client.vehicles.update_state_of_charge(vid, VehicleStateOfChargeUpdate(state_of_charge_percentage=101))
+    status, _ = await raw_request(sim, "PATCH", f"/vehicles/{vid}/state_of_charge", {"state_of_charge_percentage": 101})
+    assert status == 400
     with pytest.raises(NotFoundError):
         await client.vehicles.get_connectors(MISSING_VEHICLE)
 
@@ -225,7 +255,7 @@ async def test_model_connectors(sim: Simulator, client: EvEnergyClient) -> None:
         await client.vehicle_models.get_connector(model.id, "MARS")
 
 
-@pytest.mark.invalid_requests("a battery size below the minimum, to get the server's 400")
+@pytest.mark.invalid_requests("a battery size below the minimum, sent raw to get the server's 400")
 async def test_trims(sim: Simulator, client: EvEnergyClient) -> None:
     model = sim.data.models[0]
     trims = [t async for t in client.vehicle_trims.list(model_id=str(model["id"]), expand=["model"])]
@@ -234,9 +264,11 @@ async def test_trims(sim: Simulator, client: EvEnergyClient) -> None:
         VehicleTrimCreate(name="Long Range", model=str(model["url"]), battery_size_watt_hours=82000)
     )
     assert (await client.vehicle_trims.get(created.id)).battery_size_watt_hours == 82000
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(ValueError, match=r"VehicleTrimCreate\.battery_size_watt_hours must be 1000\.\.300000, got 1"):
         await client.vehicle_trims.create(VehicleTrimCreate(name="x", model=str(model["url"]), battery_size_watt_hours=1))
-    assert "battery_size_watt_hours" in info.value.field_errors
+    body = {"name": "x", "model": str(model["url"]), "battery_size_watt_hours": 1}
+    status, problem = await raw_request(sim, "POST", "/vehicle_trims", body)
+    assert status == 400 and "battery_size_watt_hours" in problem["field_errors"]  # type: ignore[operator]
     with pytest.raises(NotFoundError):
         await client.vehicle_trims.get("trim00000000000000000000000000")
 

@@ -109,7 +109,7 @@ OPERATIONS: dict[str, Call] = {
     "get-vehicles-vehicle_id-error_logs-timestamp": lambda c: c.error_logs.get(VID, AT),
     "get-vehicle_onboarding": lambda c: c.vehicle_onboarding.start_native(user_id=USER, client_id="app", make_id=MAKE),
     "post-vehicle_onboarding-complete": lambda c: c.vehicle_onboarding.complete(
-        VehicleOnboardingCompleteRequest(authorization_request_uid="r", auth_code="a")
+        VehicleOnboardingCompleteRequest(authorization_request_uid="5f0e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b", auth_code="a")
     ),
     "post-vehicle_onboarding-onboarding_link": lambda c: c.vehicle_onboarding.send_link(
         OnboardingLinkRequest(email="a@example.com", make=MAKE)
