@@ -16,6 +16,7 @@ import contextlib
 import errno
 import hashlib
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -438,12 +439,20 @@ def _check_vehicle_id(value: str, where: str) -> str:
 def _vehicle_lines(path: str, stream: TextIO) -> Iterator[str]:
     """Vehicle IDs from an open file, read lazily (blank lines and # comments skipped)."""
     with stream if path != "-" else contextlib.nullcontext(stream):
-        for number, line in enumerate(stream, 1):
+        for number in itertools.count(1):
+            line = stream.readline(_MAX_ID_LINE + 1)  # bounded: a file with no line end is not read whole
+            if not line:
+                return
+            if len(line) > _MAX_ID_LINE:
+                raise UsageError(f"--vehicles-file {path} line {number}: longer than {_MAX_ID_LINE:,} characters")
             text = line.split("#", 1)[0].strip()  # a comment in another encoding is still a comment
             if text and not text.isascii() and not _is_utf8(text):
                 raise UsageError(f"--vehicles-file {path} line {number}: not UTF-8 text")
             if text:
                 yield _check_vehicle_id(text, f"--vehicles-file {path} line {number}")
+
+
+_MAX_ID_LINE = 4096  # a vehicle ID is 30 characters; a comment may follow it
 
 
 def _is_utf8(text: str) -> bool:

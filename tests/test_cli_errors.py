@@ -178,6 +178,12 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "vehicles-file-not-utf8": Case(
             harvest("o-ids2", "--vehicles-file", str(tmp / "latin1-ids")), usage, ["line 3", "not UTF-8 text"], env=token
         ),
+        "vehicles-file-without-line-ends": Case(
+            harvest("o-zero", "--vehicles-file", "/dev/zero"), usage, ["line 1", "longer than 4,096 characters"], env=token
+        ),
+        "credentials-file-without-line-ends": Case(
+            harvest("o-zero2", "--credentials", "/dev/zero"), usage, ["line 1", "longer than 65,536 characters"]
+        ),
         "credentials-file-not-utf8": Case(
             harvest("o-cred", "--credentials", str(tmp / "latin1-credentials.jsonl")),
             usage,
@@ -300,7 +306,8 @@ CASE_NAMES = [
     "overlap-inf", "unknown-option", "missing-out", "empty-out", "empty-state", "credentials-file-is-a-directory",
     "no-command", "unknown-command", "demo-negative-logs", "vehicle-not-found",
     "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicles-file-not-utf8",
-    "credentials-file-not-utf8", "vehicle-with-two-tokens",
+    "credentials-file-not-utf8", "vehicles-file-without-line-ends", "credentials-file-without-line-ends",
+    "vehicle-with-two-tokens",
     "base-url-no-scheme", "base-url-ftp", "base-url-plain-http-remote", "base-url-env-no-v2", "base-url-other-path",
     "token-rejected", "one-of-two-tokens-rejected", "client-secret-rejected", "client-id-rejected",
     "nothing-listening", "tls-untrusted", "https-to-http-server", "out-under-proc", "out-is-a-file",

@@ -224,8 +224,8 @@ class CredentialsFile:
         number = 0
         try:
             while True:
-                lines = await self._thread.run(_read_lines, handle, _CHUNK)
-                if not lines:
+                lines, overlong = await self._thread.run(_read_lines, handle, _CHUNK)
+                if not lines and not overlong:
                     return
                 for line in lines:
                     number += 1
@@ -233,6 +233,10 @@ class CredentialsFile:
                     entry = self._parse(line, number, labels)
                     if entry is not None:
                         yield entry
+                if overlong:
+                    raise CredentialsFileError(
+                        self.path, number + 1, f"longer than {MAX_LINE:,} characters: not a credential line"
+                    )
         finally:
             handle.close()
 
@@ -399,13 +403,22 @@ def _open_text(path: str) -> TextIO:
     return open(path, encoding="utf-8", errors="surrogateescape", newline=None)
 
 
-def _read_lines(handle: TextIO, n: int) -> list[str]:
+MAX_LINE = 65536
+"""Longest credentials line read (a credential is a few hundred characters): a file with no
+line end (``/dev/zero``, a binary) is refused at that length instead of read into memory."""
+
+
+def _read_lines(handle: TextIO, n: int) -> tuple[list[str], bool]:
+    """Up to ``n`` lines, and whether the next one is longer than :data:`MAX_LINE` (not read)."""
     out: list[str] = []
-    for line in handle:
-        out.append(line)
-        if len(out) >= n:
+    while len(out) < n:
+        line = handle.readline(MAX_LINE + 1)
+        if not line:
             break
-    return out
+        if len(line) > MAX_LINE:
+            return out, True
+        out.append(line)
+    return out, False
 
 
 def _fields(path: str, number: int, text: str) -> dict[str, str]:

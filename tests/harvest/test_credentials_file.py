@@ -94,6 +94,18 @@ async def test_a_bad_line_is_named_by_number_without_its_secret(tmp_path: Path, 
     assert SECRET not in message
 
 
+async def test_a_line_too_long_to_be_a_credential_is_refused_unread(tmp_path: Path) -> None:
+    """A file without line ends (a binary, /dev/zero) is not read into memory whole."""
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"access_token": "a"}) + "\n" + "x" * 200_000)
+    got = []
+    with pytest.raises(CredentialsFileError, match="line 2: longer than 65,536 characters") as info:
+        async with CredentialsFile(path) as creds:
+            async for entry in creds:
+                got.append(entry)
+    assert len(got) == 1 and "xxx" not in str(info.value)
+
+
 async def test_a_refresh_token_needs_the_client_id(tmp_path: Path) -> None:
     path = write(tmp_path / "c.jsonl", [json.dumps({"refresh_token": SECRET})])
     with pytest.raises(CredentialsFileError, match="line 1: a refresh_token needs the app's client id") as info:
