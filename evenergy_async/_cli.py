@@ -45,7 +45,12 @@ from ._harvest import (
     PostgresStateStore,
     SQLiteStateStore,
 )
-from ._harvest._credentials import CredentialsFile, CredentialsFileError, CredentialsStoreError
+from ._harvest._credentials import (
+    CredentialsFile,
+    CredentialsFileError,
+    CredentialsInUseError,
+    CredentialsStoreError,
+)
 from ._harvest._postgres import DEFAULT_SCHEMA, _check_schema, is_database_url, redact_dsn
 from ._harvest._sinks import SinkError, UnknownOutputError
 
@@ -1124,6 +1129,8 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
         return exc.code, str(exc)
     if isinstance(exc, CredentialsFileError):
         return EXIT_USAGE, str(exc)
+    if isinstance(exc, CredentialsInUseError):
+        return EXIT_LOCAL, str(exc)
     if isinstance(exc, CredentialsStoreError):
         return EXIT_LOCAL, f"{exc}; the journal FILE.rotations keeps the tokens saved so far: run again when fixed"
     if isinstance(exc, UnauthorizedError | AuthError):

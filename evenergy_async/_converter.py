@@ -60,7 +60,6 @@ __all__ = [
     "converter",
     "format_timestamp",
     "parse_timestamp",
-    "request_body",
     "structure",
     "structure_list",
     "unstructure",

@@ -39,6 +39,7 @@ PUBLIC = set(
         "CredentialEntry",
         "CredentialsFile",
         "CredentialsFileError",
+        "CredentialsInUseError",
         "CredentialsStoreError",
         "DEFAULT_BASE_URL",
         "DEFAULT_KINDS",

@@ -3,7 +3,13 @@
 Public names are re-exported from the package root (``from evenergy_async import Harvester``).
 """
 
-from ._credentials import CredentialEntry, CredentialsFile, CredentialsFileError, CredentialsStoreError
+from ._credentials import (
+    CredentialEntry,
+    CredentialsFile,
+    CredentialsFileError,
+    CredentialsInUseError,
+    CredentialsStoreError,
+)
 from ._harvester import Harvester, VehicleSource, shard_of
 from ._planner import HarvestPlan, TokenPlan
 from ._postgres import DatabaseError, PostgresSink, PostgresStateStore
@@ -16,6 +22,7 @@ __all__ = [
     "CredentialEntry",
     "CredentialsFile",
     "CredentialsFileError",
+    "CredentialsInUseError",
     "CredentialsStoreError",
     "DEFAULT_KINDS",
     "DatabaseError",

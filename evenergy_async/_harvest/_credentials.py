@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -26,7 +27,14 @@ from .._auth import BearerToken, ClientCredentials, Credential, OAuthToken, Refr
 from .._converter import parse_timestamp
 from ._worker import WorkerThread
 
-__all__ = ["CredentialEntry", "Credentials", "CredentialsFile", "CredentialsFileError", "CredentialsStoreError"]
+__all__ = [
+    "CredentialEntry",
+    "Credentials",
+    "CredentialsFile",
+    "CredentialsFileError",
+    "CredentialsInUseError",
+    "CredentialsStoreError",
+]
 
 
 @attrs.frozen
@@ -115,6 +123,10 @@ class CredentialsStoreError(Exception):
         self.path = path
 
 
+class CredentialsInUseError(CredentialsStoreError):
+    """Another harvest (another process) has the credentials file open."""
+
+
 class CredentialsFile:
     """Credentials for a fleet harvest from a JSON Lines file, one object a line, read lazily.
 
@@ -136,6 +148,11 @@ class CredentialsFile:
     journal's newest entry for a label wins over the file's line. A kill at any instant after
     the new pair is in the journal leaves the file plus journal holding a working token.
 
+    One harvest at a time: an open file holds an advisory lock on ``FILE.lock`` (released by
+    the kernel if the process dies), and a second open raises :class:`CredentialsInUseError`.
+    Two harvests refreshing the same tokens would log each other out (each refresh kills the
+    token the other holds), and their folds would overwrite each other's rotations.
+
     Use::
 
         async with CredentialsFile("fleet.jsonl", client_id=..., client_secret=...) as creds:
@@ -154,6 +171,8 @@ class CredentialsFile:
     ) -> None:
         self.path = os.fspath(path)
         self.journal_path = self.path + ".rotations"
+        self.lock_path = self.path + ".lock"
+        self._lock_fd: int | None = None
         self._client_id = client_id or None
         self._client_secret = client_secret or None
         self._clock = clock
@@ -196,17 +215,51 @@ class CredentialsFile:
             raise CredentialsFileError(self.path, None, "no such file")
         if os.path.isdir(self.path):
             raise CredentialsFileError(self.path, None, "is a directory, not a JSON Lines file")
-        self._compact_sync()
+        self._lock()
         try:
-            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in _close_sync
+            self._compact_sync()
+            try:
+                self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in _close_sync
+            except OSError as exc:
+                raise CredentialsStoreError(self.path, f"cannot open the rotation journal: {exc.strerror}") from exc
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _lock(self) -> None:
+        # a file of its own: the credentials file itself is replaced by each fold (a lock on it
+        # would stay with the old inode)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise CredentialsStoreError(self.path, f"cannot open the rotation journal: {exc.strerror}") from exc
+            raise CredentialsStoreError(self.path, f"cannot open its lock file: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CredentialsInUseError(
+                self.path,
+                "in use by another harvest (each refresh would kill the token the other holds): "
+                "wait for it to finish, or give each harvest its own credentials",
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
     def _close_sync(self) -> None:
-        journal, self._journal = self._journal, None
-        if journal is not None:
-            journal.close()
-        self._compact_sync()
+        try:
+            journal, self._journal = self._journal, None
+            if journal is not None:
+                journal.close()
+            self._compact_sync()
+        finally:
+            self._unlock()
 
     # -- reading ---------------------------------------------------------------------
 

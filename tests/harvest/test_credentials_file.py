@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
-from evenergy_async._harvest import CredentialsFile, CredentialsFileError, Harvester, LogKind
+from evenergy_async._harvest import CredentialsFile, CredentialsFileError, CredentialsInUseError, Harvester, LogKind
 from evenergy_async.simulator import SimulatorConfig
 
 from ..spec_oracle import validated_simulator
@@ -190,6 +190,42 @@ async def test_a_comment_in_another_encoding_is_kept_byte_for_byte(tmp_path: Pat
     assert [e.credential.refresh_token for e in got] == ["new1"]  # type: ignore[attr-defined]
     assert path.read_bytes().split(b"\n")[1] == b"# Andr\xe9's tokens"
     assert not (tmp_path / "c.jsonl.rotations").exists()
+
+
+async def test_one_harvest_at_a_time_holds_the_file(tmp_path: Path) -> None:
+    """Two harvests refreshing the same tokens would log each other out, and their folds would
+    overwrite each other's rotations: a second open is refused, in this process or another,
+    until the first closes or dies (the kernel drops a dead process's lock)."""
+    path = write(tmp_path / "c.jsonl", [json.dumps({"access_token": "a"})])
+    async with CredentialsFile(path) as first:
+        with pytest.raises(CredentialsInUseError, match="in use by another harvest"):
+            async with CredentialsFile(path):
+                pass
+        assert len([e async for e in first]) == 1  # the first is unaffected
+    async with CredentialsFile(path) as again:  # released at close
+        assert len([e async for e in again]) == 1
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "import asyncio, sys\n"
+        "from evenergy_async._harvest import CredentialsFile\n"
+        "async def main():\n"
+        "    async with CredentialsFile(sys.argv[1]):\n"
+        "        print('open', flush=True)\n"
+        "        await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n",
+        str(path),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"open\n"
+    with pytest.raises(CredentialsInUseError):
+        async with CredentialsFile(path):
+            pass
+    holder.kill()
+    await holder.wait()
+    async with CredentialsFile(path) as after_kill:
+        assert len([e async for e in after_kill]) == 1
 
 
 # -- the CLI -------------------------------------------------------------------------------
