@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._app import Simulator
 from ._config import SimulatorConfig
@@ -15,13 +18,21 @@ from ._faults import FaultConfig
 from ._pages import DEFAULT_LINK_STYLE, LINK_STYLES
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not the whole usage block."""
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m evenergy_async.simulator",
         description="Serve the ev.energy v2 (vehicles) simulator on HTTP until interrupted.",
+        epilog="exit codes: 0 stopped (Ctrl-C or SIGTERM); 1 cannot listen on --host/--port "
+        "(in use, not an address of this machine); 2 bad option",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    p.add_argument("--port", type=_port, default=8080, help="port (0: any free port)")
     p.add_argument("--seed", type=int, default=0, help="data seed")
     p.add_argument("--users", type=int, default=3, help="end users")
     p.add_argument("--vehicles", type=int, default=30, help="vehicles (round-robin over users)")
@@ -46,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {port}")
+    return port
+
+
+class _CannotListen(Exception):
+    pass
+
+
 def _config(args: argparse.Namespace) -> SimulatorConfig:
     faults = FaultConfig(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
     return SimulatorConfig(
@@ -57,7 +82,13 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
 
 async def _serve(args: argparse.Namespace, config: SimulatorConfig) -> None:
     sim = Simulator(config)
-    base = await sim.start(args.host, args.port)
+    try:
+        base = await sim.start(args.host, args.port)
+    except OSError as exc:
+        await sim.close()
+        # asyncio's bind error spells the address again: the system's own words are enough
+        reason = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno else os.strerror(exc.errno)
+        raise _CannotListen(f"cannot listen on {args.host}:{args.port}: {reason or exc}") from None
     try:
         print(f"ev.energy simulator serving {base}", flush=True)
         if sim.listen_url != base:
@@ -89,8 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
     except ValueError as exc:
         parser.error(str(exc))  # one line, exit status 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args, config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args, config))
+    except _CannotListen as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     print("simulator stopped", file=sys.stderr)
     return 0
 

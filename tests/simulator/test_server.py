@@ -128,6 +128,33 @@ async def test_standalone_command_serves_until_interrupted(
             await proc.wait()
 
 
+async def test_standalone_command_that_cannot_start_says_why_in_one_line() -> None:
+    """A port in use, a host that is not this machine's, an impossible port: one line on
+    stderr and an exit code from the help's list, never a traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = [
+            (["--port", str(port)], 1, f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+            (["--host", "no-such-host.invalid", "--port", "0"], 1, "cannot listen on no-such-host.invalid:0: "),
+            (["--port", "99999"], 2, "argument --port: a port is 0..65535, got 99999"),
+            (["--users", "0"], 2, "users must be > 0"),
+        ]
+        for args, code, says in cases:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "evenergy_async.simulator", *args,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            lines = err.decode().splitlines()
+            assert proc.returncode == code, err
+            assert len(lines) == 1 and lines[0].startswith("python -m evenergy_async.simulator: error: "), err
+            assert says in lines[0]
+
+
 @pytest.mark.invalid_requests("a request without a token; a path the document lacks")
 async def test_caller_middlewares_are_outermost(session: aiohttp.ClientSession) -> None:
     """A caller's middleware sees every raw request and every final response: pipeline
