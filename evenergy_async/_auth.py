@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import inspect
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -39,20 +40,52 @@ def _hidden(_: object) -> str:
     return "'***'"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(*, spaces: bool) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a non-empty string without control characters (nor, unless
+    ``spaces``, whitespace); the message names the field, never the value (it may be a secret)."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        where = f"{type(instance).__name__}.{attribute.name}"
+        if not isinstance(value, str):
+            raise TypeError(f"{where} must be a string, not {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{where} is empty")
+        if _CONTROL.search(value) or (not spaces and any(c.isspace() for c in value)):
+            raise ValueError(f"{where} holds {'control characters' if spaces else 'spaces or control characters'}")
+
+    return check
+
+
+def _optional(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def maybe(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return maybe
+
+
+def _scopes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, str) or not all(isinstance(v, str) and v and not any(c.isspace() for c in v) for v in value):
+        raise ValueError(f"{type(instance).__name__}.scopes must be a list of scope names without spaces")
+
+
 @attrs.frozen
 class BearerToken:
     """A static access token (a plain string passed as ``auth=`` means the same)."""
 
-    token: str = attrs.field(repr=_hidden)
+    token: str = attrs.field(repr=_hidden, validator=_text(spaces=False))
 
 
 @attrs.frozen
 class ClientCredentials:
     """OAuth 2 client credentials grant; the id and secret go as HTTP Basic to the token endpoint."""
 
-    client_id: str
-    client_secret: str = attrs.field(repr=_hidden)
-    scopes: Sequence[str] = ()
+    client_id: str = attrs.field(validator=_text(spaces=False))
+    client_secret: str = attrs.field(repr=_hidden, validator=_text(spaces=True))
+    scopes: Sequence[str] = attrs.field(default=(), validator=_scopes)
 
 
 @attrs.frozen
@@ -74,10 +107,10 @@ OnRefresh = Callable[[OAuthToken], "Awaitable[None] | None"]
 class RefreshToken:
     """Refresh-token grant. ``on_refresh`` receives every new token pair, so it can be persisted."""
 
-    refresh_token: str = attrs.field(repr=_hidden)
-    client_id: str
-    client_secret: str | None = attrs.field(default=None, repr=_hidden)
-    access_token: str | None = attrs.field(default=None, repr=_hidden)
+    refresh_token: str = attrs.field(repr=_hidden, validator=_text(spaces=False))
+    client_id: str = attrs.field(validator=_text(spaces=False))
+    client_secret: str | None = attrs.field(default=None, repr=_hidden, validator=_optional(_text(spaces=True)))
+    access_token: str | None = attrs.field(default=None, repr=_hidden, validator=_optional(_text(spaces=False)))
     expires_at: float | None = None
     on_refresh: OnRefresh | None = attrs.field(default=None, repr=False)
 

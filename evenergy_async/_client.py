@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -209,6 +210,16 @@ class _Core:
         await self.sleep(delay)
 
 
+
+def _check_timeout(timeout: object) -> None:
+    """``None`` (no limit) or a finite number of seconds > 0; else a clear error now, not at the first request."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a finite number of seconds > 0 (or None: no limit), got {timeout!r}")
+
 class EvEnergyClient:
     """An ev.energy v2 API client; use as ``async with EvEnergyClient(auth=...) as client``.
 
@@ -239,6 +250,10 @@ class EvEnergyClient:
         tracer_provider: Any = None,
     ) -> None:
         base = check_base_url(URL(str(base_url)))
+        _check_timeout(timeout)
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            # aiohttp reads 0 as "no limit": a typo must not open thousands of connections
+            raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
         if session is not None and transport is not None:
             raise ValueError("pass either session= or transport=, not both")
         if trace_configs is not None and (session is not None or transport is not None):
@@ -342,6 +357,8 @@ class EvEnergyClient:
         view = object.__new__(EvEnergyClient)
         view._core = self._core
         view._auth = self._auth
+        if not isinstance(timeout, Unset):
+            _check_timeout(timeout)
         view._timeout = self._timeout if isinstance(timeout, Unset) else timeout
         view._user = (
             self._user if isinstance(user, Unset) else (normalize_user(user) if user is not None else None)

@@ -505,8 +505,16 @@ class RetryPolicy:
     jitter: Callable[[float], float] = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise TypeError(f"max_attempts must be an integer, not {type(self.max_attempts).__name__}")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        for name in ("backoff_base", "backoff_max", "retry_after_cap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if math.isnan(value) or value < 0 or (math.isinf(value) and name != "retry_after_cap"):
+                raise ValueError(f"{name} must be a {'' if name == 'retry_after_cap' else 'finite '}number of seconds >= 0, got {value!r}")
         if self.jitter is None:
             rng = random.Random()
             object.__setattr__(self, "jitter", lambda ceiling: rng.uniform(0, ceiling))

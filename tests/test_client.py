@@ -404,3 +404,43 @@ def test_a_client_is_bound_to_the_event_loop_of_its_first_request() -> None:
 
     asyncio.run(close())  # closing is allowed from any loop
     assert transport.closed
+
+
+# -- settings checked when the client is made --------------------------------------------------
+
+SECRET_VALUE = "s3cr3t with a space"
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "says"),
+    [
+        (lambda: EvEnergyClient("t0ken-value", timeout=-1), ValueError, "timeout must be a finite number of seconds > 0"),
+        (lambda: EvEnergyClient("t0ken-value", timeout=float("nan")), ValueError, "timeout must be a finite number"),
+        (lambda: EvEnergyClient("t0ken-value", timeout="5"), TypeError, "timeout must be a number of seconds or None"),
+        (lambda: EvEnergyClient("t0ken-value", max_connections=0), ValueError, "max_connections must be an integer >= 1"),
+        (lambda: EvEnergyClient(" "), ValueError, "BearerToken.token is empty"),
+        (lambda: EvEnergyClient("tok\r\nX-Injected: 1"), ValueError, "BearerToken.token holds spaces or control characters"),
+        (lambda: ClientCredentials("", "secret"), ValueError, "ClientCredentials.client_id is empty"),
+        (lambda: ClientCredentials("app", ""), ValueError, "ClientCredentials.client_secret is empty"),
+        (lambda: ClientCredentials("app", "sec\x00ret"), ValueError, "client_secret holds control characters"),
+        (lambda: ClientCredentials("app", "secret", scopes="vehicle:read"), ValueError, "scopes must be a list"),
+        (lambda: RefreshToken(SECRET_VALUE, "app"), ValueError, "RefreshToken.refresh_token holds spaces"),
+        (lambda: RetryPolicy(max_attempts="3"), TypeError, "max_attempts must be an integer"),
+        (lambda: RetryPolicy(backoff_base=-1), ValueError, "backoff_base must be a finite number of seconds >= 0"),
+        (lambda: RetryPolicy(retry_after_cap=float("nan")), ValueError, "retry_after_cap must be a number of seconds >= 0"),
+    ],
+)
+def test_a_wrong_setting_is_refused_when_the_client_is_made(make: Any, error: type[Exception], says: str) -> None:
+    """Not at the first request, and never as a header aiohttp refuses or a NaN never compared;
+    a credential's message names the field, not its value."""
+    with pytest.raises(error, match=says) as info:
+        make()
+    assert SECRET_VALUE not in str(info.value) and "t0ken-value" not in str(info.value)
+
+
+async def test_a_view_checks_its_timeout_too() -> None:
+    async with EvEnergyClient("t0ken-value", base_url="http://127.0.0.1:1/v2") as client:
+        with pytest.raises(ValueError, match="timeout must be a finite number of seconds > 0"):
+            client.with_options(timeout=0)
+        assert client.with_options(timeout=None) is not client  # None: no limit
+        RetryPolicy(retry_after_cap=float("inf"))  # wait whatever the server says
