@@ -10,7 +10,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from yarl import URL
 
@@ -185,6 +185,26 @@ def _one_string(name: str, value: object) -> str | None:
     return value
 
 
+# the values each operation's ``expand`` takes in the spec (tests/test_request_bodies.py checks them)
+EXPAND_VEHICLE: Final = ("user", "trim", "trim.model", "trim.model.make", "latest_status_log")
+EXPAND_TRIM: Final = ("model", "model.make")
+EXPAND_MODEL: Final = ("make",)
+EXPAND_LOG: Final = ("vehicle", "vehicle.trim", "vehicle.trim.model", "vehicle.trim.model.make", "vehicle.user")
+
+
+def _expand(values: Sequence[str] | str | None, allowed: tuple[str, ...]) -> list[str] | None:
+    """``expand`` as the spec allows it for the operation (one name or several); any other
+    value is refused before a request is sent."""
+    if values is None:
+        return None
+    items = [values] if isinstance(values, str) else list(values)
+    for value in items:
+        if not isinstance(value, str) or value not in allowed:
+            shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+            raise ValueError(f"expand takes {', '.join(allowed)} here, not {shown}")
+    return items
+
+
 def _vehicle(vehicle_id: str) -> _P:
     return _id("vehicle", vehicle_id)
 
@@ -200,7 +220,7 @@ class Vehicles(_Service):
         page_after: str | None = None,
         page_before: str | None = None,
     ) -> Paginator[m.Vehicle]:
-        params = query(page_size=_page_size(page_size), expand=expand, page_after=page_after, page_before=page_before)
+        params = query(page_size=_page_size(page_size), expand=_expand(expand, EXPAND_VEHICLE), page_after=page_after, page_before=page_before)
         return self._list(self._url("vehicles"), m.Vehicle, params)
 
     async def create(self, body: m.VehicleCreate, *, expand: str | None = None) -> m.Vehicle:
@@ -213,13 +233,13 @@ class Vehicles(_Service):
 
     async def get(self, vehicle_id: str, *, expand: Sequence[str] | None = None) -> m.Vehicle:
         url = self._url("vehicles", _vehicle(vehicle_id))
-        return await self._call("GET", url, m.Vehicle, params=query(expand=expand))
+        return await self._call("GET", url, m.Vehicle, params=query(expand=_expand(expand, EXPAND_VEHICLE)))
 
     async def update(
         self, vehicle_id: str, body: m.VehicleUpdate, *, expand: Sequence[str] | None = None
     ) -> m.Vehicle:
         url = self._url("vehicles", _vehicle(vehicle_id))
-        return await self._call("PATCH", url, m.Vehicle, body=body, params=query(expand=expand))
+        return await self._call("PATCH", url, m.Vehicle, body=body, params=query(expand=_expand(expand, EXPAND_VEHICLE)))
 
     async def delete(self, vehicle_id: str) -> dict[str, int] | None:
         """Delete a vehicle: ``None`` for 204, else the server's counts of deleted objects."""
@@ -273,7 +293,7 @@ class VehicleTrims(_Service):
             page_size=_page_size(page_size),
             model_id=None if model_id is None else validate_id("vehicle_model", model_id),
             ordering=_ordering(ordering),
-            expand=expand,
+            expand=_expand(expand, EXPAND_TRIM),
             page_after=page_after,
             page_before=page_before,
         )
@@ -284,7 +304,7 @@ class VehicleTrims(_Service):
 
     async def get(self, trim_id: str, *, expand: Sequence[str] | None = None) -> m.VehicleTrim:
         url = self._url("vehicle_trims", _id("vehicle_trim", trim_id))
-        return await self._call("GET", url, m.VehicleTrim, params=query(expand=expand))
+        return await self._call("GET", url, m.VehicleTrim, params=query(expand=_expand(expand, EXPAND_TRIM)))
 
 
 def _ordering(value: str | None) -> str | None:
@@ -312,7 +332,7 @@ class VehicleModels(_Service):
             make_id=None if make_id is None else validate_id("vehicle_make", make_id),
             available_for_user_id=_user_or_none(available_for_user_id),
             ordering=_ordering(ordering),
-            expand=expand,
+            expand=_expand(expand, EXPAND_MODEL),
             page_after=page_after,
             page_before=page_before,
         )
@@ -323,7 +343,7 @@ class VehicleModels(_Service):
 
     async def get(self, model_id: str, *, expand: Sequence[str] | None = None) -> m.VehicleModel:
         url = self._url("vehicle_models", _id("vehicle_model", model_id))
-        return await self._call("GET", url, m.VehicleModel, params=query(expand=expand), auth="optional")
+        return await self._call("GET", url, m.VehicleModel, params=query(expand=_expand(expand, EXPAND_MODEL)), auth="optional")
 
     async def update(self, model_id: str, body: m.VehicleModelUpdate) -> m.VehicleModel:
         url = self._url("vehicle_models", _id("vehicle_model", model_id))
@@ -404,7 +424,7 @@ class _LogService(_Service, Generic[T]):
         params = query(
             page_size=_page_size(page_size),
             **{f"{self.time_field}__gte": since, f"{self.time_field}__lte": until},
-            expand=expand,
+            expand=_expand(expand, EXPAND_LOG),
             page_after=page_after,
             page_before=page_before,
         )
@@ -413,7 +433,7 @@ class _LogService(_Service, Generic[T]):
     async def get(self, vehicle_id: str, at: datetime, /, *, expand: Sequence[str] | None = None) -> T:
         """The log record of one vehicle at exactly ``at`` (its timestamp field)."""
         url = self._url("vehicles", _vehicle(vehicle_id), self.path, _P(self.time_field, format_path_timestamp(at)))
-        return await self._call("GET", url, self.model, params=query(expand=expand))
+        return await self._call("GET", url, self.model, params=query(expand=_expand(expand, EXPAND_LOG)))
 
 
 class StatusLogs(_LogService[m.VehicleStatusLog]):

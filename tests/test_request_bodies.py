@@ -1,4 +1,5 @@
-"""Send strictly: every request body is checked against the spec before it is sent.
+"""Send strictly: every request body, and every ``expand``, is checked against the spec before
+it is sent.
 
 ``_converter.REQUEST_RULES`` holds the request schemas' constraints (minimum, maximum,
 maxLength, pattern, enum, uuid format); this module reads the OpenAPI document and checks the
@@ -8,6 +9,7 @@ refuses it, naming the field, without sending anything, and that the boundary va
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, datetime
@@ -216,3 +218,73 @@ async def test_the_client_sends_nothing_for_a_refused_body() -> None:
                 ev.VehicleOnboardingCompleteRequest(authorization_request_uid="r", auth_code="secret-code-value")
             )
     assert sent == []
+
+
+# -- expand: the values each operation takes in the spec -------------------------------------
+
+VID = "vhcl01HRFF3SEVSCRAV9B3CHVDFN0H"
+AT = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+async def _first_page(paginator: Any) -> None:
+    async for _ in paginator.pages():
+        return
+
+
+EXPAND_CALLS: dict[tuple[str, str], Any] = {
+    ("get", "/vehicles"): lambda c, e: _first_page(c.vehicles.list(expand=e)),
+    ("get", "/vehicles/{vehicle_id}"): lambda c, e: c.vehicles.get(VID, expand=e),
+    ("patch", "/vehicles/{vehicle_id}"): lambda c, e: c.vehicles.update(VID, ev.VehicleUpdate(), expand=e),
+    ("get", "/vehicle_trims"): lambda c, e: _first_page(c.vehicle_trims.list(expand=e)),
+    ("get", "/vehicle_trims/{vehicle_trim_id}"): lambda c, e: c.vehicle_trims.get("trim01HRFF3SEVSCRAV9B3CHVDFN0H", expand=e),
+    ("get", "/vehicle_models"): lambda c, e: _first_page(c.vehicle_models.list(expand=e)),
+    ("get", "/vehicle_models/{vehicle_model_id}"): lambda c, e: c.vehicle_models.get("vmod01HRFF3SEVSCRAV9B3CHVDFN0H", expand=e),
+}
+for _kind, _time in (("status", "sampled_at"), ("location", "sampled_at"), ("error", "logged_at"), ("command", "logged_at")):
+    EXPAND_CALLS[("get", f"/vehicles/{{vehicle_id}}/{_kind}_logs")] = (
+        lambda c, e, k=_kind: _first_page(getattr(c, f"{k}_logs").list(VID, expand=e))
+    )
+    EXPAND_CALLS[("get", f"/vehicles/{{vehicle_id}}/{_kind}_logs/{{{_time}}}")] = (
+        lambda c, e, k=_kind: getattr(c, f"{k}_logs").get(VID, AT, expand=e)
+    )
+
+
+def spec_expand_enums() -> dict[tuple[str, str], list[str]]:
+    params = SPEC["components"]["parameters"]
+    out = {}
+    for path, item in SPEC["paths"].items():
+        for method, op in item.items():
+            for prm in op.get("parameters", []) if isinstance(op, dict) else []:
+                schema = params[prm["$ref"].rsplit("/", 1)[-1]] if "$ref" in prm else prm
+                if schema.get("name") == "expand" and schema["schema"].get("items", {}).get("enum"):
+                    out[(method, path)] = schema["schema"]["items"]["enum"]
+    return out
+
+
+EXPAND_ENUMS = spec_expand_enums()
+
+
+def test_every_operation_with_an_expand_enum_is_checked() -> None:
+    assert set(EXPAND_ENUMS) == set(EXPAND_CALLS)
+
+
+@pytest.mark.parametrize("op", sorted(EXPAND_ENUMS), ids=lambda op: f"{op[0].upper()} {op[1]}")
+async def test_expand_takes_what_the_spec_lists_and_nothing_else(op: tuple[str, str]) -> None:
+    sent: list[Any] = []
+
+    def handler(request: Any) -> Response:
+        sent.append(request)
+        return Response.build(200, b"[]", {"Content-Type": "application/json"}, url=request.url)
+
+    call = EXPAND_CALLS[op]
+    allowed = EXPAND_ENUMS[op]
+    async with ev.EvEnergyClient("tok-12345678", base_url="https://api.ev.energy/v2", transport=MockTransport(handler)) as c:
+        for value in (allowed[0], allowed[-1:], allowed):
+            with contextlib.suppress(ev.ResponseDecodeError):  # an object was wanted: the request went out
+                await call(c, value)
+            assert sent[-1].url.query.getall("expand") == ([value] if isinstance(value, str) else list(value))
+        before = len(sent)
+        for bad in ("bogus", [allowed[0], "vehicle.secret"], ["trim.model.make.extra"]):
+            with pytest.raises(ValueError, match=r"expand takes .* here, not"):
+                await call(c, bad)
+        assert len(sent) == before  # refused before sending
