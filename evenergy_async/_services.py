@@ -354,6 +354,8 @@ class VehicleModels(_Service):
     ) -> Paginator[m.VehicleModelConnector]:
         """The model's connector per region (paged by ``page=N``)."""
         url = self._url("vehicle_models", _id("vehicle_model", model_id), "connectors")
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+            raise ValueError(f"page must be an integer >= 1, got {page!r}")
         params = query(page=page, page_size=_page_size(page_size))
         return self._list(url, m.VehicleModelConnector, params, auth="optional", page_numbers=True)
 
@@ -421,6 +423,9 @@ class _LogService(_Service, Generic[T]):
         page_before: datetime | str | None = None,
     ) -> Paginator[T]:
         """Logs of one vehicle, newest first; ``since``/``until`` are inclusive bounds."""
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and not isinstance(value, datetime):
+                raise TypeError(f"{name} must be a datetime (timezone-aware), not {type(value).__name__}")
         params = query(
             page_size=_page_size(page_size),
             **{f"{self.time_field}__gte": since, f"{self.time_field}__lte": until},

@@ -288,3 +288,20 @@ async def test_expand_takes_what_the_spec_lists_and_nothing_else(op: tuple[str, 
             with pytest.raises(ValueError, match=r"expand takes .* here, not"):
                 await call(c, bad)
         assert len(sent) == before  # refused before sending
+
+
+async def test_query_values_of_the_wrong_kind_are_refused_before_sending() -> None:
+    sent: list[Any] = []
+
+    def handler(request: Any) -> Response:
+        sent.append(request)
+        return Response.build(200, b"[]", {"Content-Type": "application/json"}, url=request.url)
+
+    async with ev.EvEnergyClient("tok-12345678", base_url="https://api.ev.energy/v2", transport=MockTransport(handler)) as c:
+        with pytest.raises(TypeError, match=r"since must be a datetime \(timezone-aware\), not str"):
+            c.status_logs.list(VID, since="2026-11-01")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="timezone-aware"):
+            c.command_logs.list(VID, until=datetime(2026, 11, 1))
+        with pytest.raises(ValueError, match="page must be an integer >= 1, got 0"):
+            c.vehicle_models.list_connectors("vmod01HRFF3SEVSCRAV9B3CHVDFN0H", page=0)
+    assert sent == []
