@@ -210,7 +210,6 @@ class _Core:
         await self.sleep(delay)
 
 
-
 def _check_timeout(timeout: object) -> None:
     """``None`` (no limit) or a finite number of seconds > 0; else a clear error now, not at the first request."""
     if timeout is None:
@@ -219,6 +218,7 @@ def _check_timeout(timeout: object) -> None:
         raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
     if not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"timeout must be a finite number of seconds > 0 (or None: no limit), got {timeout!r}")
+
 
 class EvEnergyClient:
     """An ev.energy v2 API client; use as ``async with EvEnergyClient(auth=...) as client``.
