@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--metrics-port",
-        type=_port,
+        type=port_number,
         dest="metrics_port",
         metavar="PORT",
         help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics during the run (extra: prometheus)",
@@ -71,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _port(value: str) -> int:
+def port_number(value: str) -> int:
+    """An argparse type: a TCP port, 0..65535 (also the simulator's ``--port``)."""
     try:
         port = int(value)
     except ValueError:

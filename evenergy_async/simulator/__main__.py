@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from .._cli_observe import port_number
 from ._app import Simulator
 from ._config import SimulatorConfig
 from ._faults import FaultConfig
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "(in use, not an address of this machine); 2 bad option",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8080, help="port (0: any free port)")
+    p.add_argument("--port", type=port_number, default=8080, help="port (0: any free port)")
     p.add_argument("--seed", type=int, default=0, help="data seed")
     p.add_argument("--users", type=int, default=3, help="end users")
     p.add_argument("--vehicles", type=int, default=30, help="vehicles (round-robin over users)")
@@ -55,16 +56,6 @@ def _parser() -> argparse.ArgumentParser:
              "the same): " + "; ".join(f"{k}: {v}" for k, v in LINK_STYLES.items()),
     )
     return p
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {port}")
-    return port
 
 
 class _CannotListen(Exception):
