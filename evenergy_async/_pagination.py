@@ -129,6 +129,10 @@ class Paginator(Generic[T]):
 
     def resume(self, next_url: str) -> Paginator[T]:
         """A paginator of the same list starting at a saved ``next_url`` (same origin only)."""
+        if not isinstance(next_url, str) or not next_url.strip():
+            # not "from the start": a saved None or "" means the list had ended, and starting
+            # over would deliver every record again
+            raise ValueError("resume needs the next_url a page gave (None or empty: that list had no next page)")
         url = self._check_origin(next_url, self._start)
         return type(self)(
             self._client, url, self._structure, auth=self._auth, route=self._route, from_body=self._from_body
@@ -240,6 +244,11 @@ class Paginator(Generic[T]):
         return self._require_origin(_resolve(target, current), current)
 
     def _require_origin(self, url: URL, current: URL) -> URL:
+        if url.user is not None or url.password is not None:
+            # aiohttp would send them as HTTP Basic beside the bearer token; never followed, never shown
+            raise PaginationError(
+                "refusing a next-page link that carries a user name or password", method="GET", url=redact_url(current)
+            )
         if not self._client._same_origin(url):
             raise PaginationError(
                 f"refusing a next-page link to another origin ({url.origin()})",

@@ -177,6 +177,37 @@ async def test_resume_refuses_foreign_origin(server: ScriptedServer) -> None:
             client.command_logs.list(VID).resume("https://evil.example/v2/x")
 
 
+async def test_a_next_link_with_a_user_name_or_password_is_not_followed(server: ScriptedServer) -> None:
+    """aiohttp would send a URL's user and password as HTTP Basic beside the bearer token: such
+    a link is refused (the items before it delivered), and its password is never shown."""
+    port = server.url.port
+
+    def page(_: web.Request) -> web.StreamResponse:
+        link = f'<http://mallory:hunter2-password@127.0.0.1:{port}{LOGS}?page_after=x>; rel="next"'
+        return web.json_response([log(1)], headers={"Link": link})
+
+    server.always(LOGS, page)
+    async with client_for(server) as client:
+        items = []
+        with pytest.raises(PaginationError, match="carries a user name or password") as info:
+            async for item in client.command_logs.list(VID):
+                items.append(item)
+        assert len(items) == 1
+        assert "hunter2-password" not in f"{info.value}{info.value!r}"
+        with pytest.raises(PaginationError, match="carries a user name or password"):
+            client.command_logs.list(VID).resume(f"http://u:pw@127.0.0.1:{port}{LOGS}?page_after=x")
+    assert server.count(LOGS) == 1
+
+
+async def test_resume_refuses_an_empty_cursor(server: ScriptedServer) -> None:
+    """A saved None or "" means the list had ended: starting over would deliver every record again."""
+    async with client_for(server) as client:
+        for cursor in ("", "  ", None):
+            with pytest.raises(ValueError, match="resume needs the next_url a page gave"):
+                client.command_logs.list(VID).resume(cursor)  # type: ignore[arg-type]
+    assert server.seen == []
+
+
 async def test_malformed_link_is_an_error_not_the_end(server: ScriptedServer) -> None:
     def broken(_: web.Request) -> web.StreamResponse:
         return web.json_response([log(1)], headers={"Link": "https://x/next; rel=next"})
