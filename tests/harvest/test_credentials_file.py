@@ -286,3 +286,16 @@ async def test_cli_bad_credentials_line_is_a_usage_error_without_the_secret(tmp_
     assert SECRET not in stdout + stderr and "Traceback" not in stderr
     code, _, stderr = await cli("harvest", "--credentials", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path))
     assert code == 2 and "no such file" in stderr
+
+
+async def test_cli_second_harvest_on_the_same_credentials_stops_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "fleet.jsonl", [json.dumps({"access_token": "fine"})])
+    async with CredentialsFile(path):  # another harvest has it open
+        code, _, stderr = await cli(
+            "harvest", "--credentials", str(path), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v2", "-q"
+        )
+    assert code == 6, stderr
+    assert stderr.splitlines() == [
+        f"evenergy-async: error: credentials file {path}: in use by another harvest (each refresh would kill the "
+        "token the other holds): wait for it to finish, or give each harvest its own credentials"
+    ]
