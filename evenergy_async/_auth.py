@@ -67,9 +67,34 @@ def _optional(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Callab
     return maybe
 
 
-def _scopes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, str) or not all(isinstance(v, str) and v and not any(c.isspace() for c in v) for v in value):
-        raise ValueError(f"{type(instance).__name__}.scopes must be a list of scope names without spaces")
+def scope_names(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Scopes as a list of names: one string is OAuth's own space-separated form, split (never
+    iterated letter by letter); a name with a space in it is refused."""
+    if isinstance(value, str):
+        return tuple(value.split())
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise ValueError("scopes must be scope names without spaces (or one space-separated string)")
+    return names
+
+
+def _nonempty(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} is empty")
+    return value
+
+
+def _redirect_uri(value: object) -> str:
+    """RFC 6749 3.1.2: an absolute URI without a fragment."""
+    uri = _nonempty("redirect_uri", value)
+    try:
+        url = URL(uri)
+    except ValueError:
+        raise ValueError("redirect_uri is not a URI") from None
+    if not url.scheme or url.raw_fragment:  # a scheme: a native app's own (RFC 8252) has no host
+        raise ValueError("redirect_uri must be an absolute URI without a fragment (RFC 6749, 3.1.2)")
+    return uri
 
 
 @attrs.frozen
@@ -85,7 +110,7 @@ class ClientCredentials:
 
     client_id: str = attrs.field(validator=_text(spaces=False))
     client_secret: str = attrs.field(repr=_hidden, validator=_text(spaces=True))
-    scopes: Sequence[str] = attrs.field(default=(), validator=_scopes)
+    scopes: Sequence[str] = attrs.field(default=(), converter=scope_names)
 
 
 @attrs.frozen
@@ -195,15 +220,21 @@ class OAuth:
         client_id: str,
         redirect_uri: str,
         *,
-        scopes: Sequence[str] = (),
+        scopes: str | Sequence[str] = (),
         state: str | None = None,
         pkce: bool = True,
     ) -> AuthorizationRequest:
         """Build the browser URL for the authorization-code grant (PKCE S256 unless ``pkce=False``)."""
         state = state or secrets.token_urlsafe(24)
-        query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state}
-        if scopes:
-            query["scope"] = " ".join(scopes)
+        query = {
+            "response_type": "code",
+            "client_id": _nonempty("client_id", client_id),
+            "redirect_uri": _redirect_uri(redirect_uri),
+            "state": state,
+        }
+        names = scope_names(scopes)
+        if names:
+            query["scope"] = " ".join(names)
         verifier = None
         if pkce:
             verifier, challenge = pkce_pair()
@@ -279,7 +310,7 @@ class OAuth:
         code_verifier: str | None = None,
     ) -> OAuthToken:
         """Exchange an authorization code (valid one minute) for a token pair."""
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        form = {"grant_type": "authorization_code", "code": _nonempty("code", code), "redirect_uri": _redirect_uri(redirect_uri)}
         if code_verifier is not None:
             form["code_verifier"] = code_verifier
         return await self._token_request(form, client_id, client_secret)
@@ -293,7 +324,7 @@ class OAuth:
         token_type_hint: str | None = None,
     ) -> None:
         """Revoke an access or refresh token (``/o/revoke_token/``, trailing slash kept)."""
-        form = {"token": token}
+        form = {"token": _nonempty("token", token)}
         if token_type_hint:
             form["token_type_hint"] = token_type_hint
         headers = {"Content-Type": "application/x-www-form-urlencoded"}

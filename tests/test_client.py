@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from evenergy_async import (
     BearerToken,
@@ -423,7 +424,7 @@ SECRET_VALUE = "s3cr3t with a space"
         (lambda: ClientCredentials("", "secret"), ValueError, "ClientCredentials.client_id is empty"),
         (lambda: ClientCredentials("app", ""), ValueError, "ClientCredentials.client_secret is empty"),
         (lambda: ClientCredentials("app", "sec\x00ret"), ValueError, "client_secret holds control characters"),
-        (lambda: ClientCredentials("app", "secret", scopes="vehicle:read"), ValueError, "scopes must be a list"),
+        (lambda: ClientCredentials("app", "secret", scopes=["vehicle:read debug:read"]), ValueError, "scopes must be scope names"),
         (lambda: RefreshToken(SECRET_VALUE, "app"), ValueError, "RefreshToken.refresh_token holds spaces"),
         (lambda: RetryPolicy(max_attempts="3"), TypeError, "max_attempts must be an integer"),
         (lambda: RetryPolicy(backoff_base=-1), ValueError, "backoff_base must be a finite number of seconds >= 0"),
@@ -444,3 +445,22 @@ async def test_a_view_checks_its_timeout_too() -> None:
             client.with_options(timeout=0)
         assert client.with_options(timeout=None) is not client  # None: no limit
         RetryPolicy(retry_after_cap=float("inf"))  # wait whatever the server says
+
+
+async def test_scopes_and_redirect_uris_as_oauth_spells_them() -> None:
+    """One string of scopes is OAuth's space-separated form (never split letter by letter); a
+    redirect URI is absolute, without a fragment (a native app's own scheme has no host)."""
+    assert ClientCredentials("app", "secret", scopes="vehicle:read debug:read").scopes == ("vehicle:read", "debug:read")
+    async with EvEnergyClient(base_url="http://127.0.0.1:1/v2") as client:
+        for scopes in ("vehicle:read debug:read", ["vehicle:read", "debug:read"]):
+            request = client.oauth.authorization_url("app", "https://app.example/cb", scopes=scopes)
+            assert URL(request.url).query["scope"] == "vehicle:read debug:read"
+        for uri in ("com.example.app:/callback", "http://127.0.0.1:8765/cb"):
+            client.oauth.authorization_url("app", uri)
+        for uri in ("/cb", "https://app.example/cb#frag", ""):
+            with pytest.raises(ValueError, match="redirect_uri"):
+                client.oauth.authorization_url("app", uri)
+        with pytest.raises(ValueError, match="client_id is empty"):
+            client.oauth.authorization_url("", "https://app.example/cb")
+        with pytest.raises(ValueError, match="code is empty"):
+            await client.oauth.exchange_code("", client_id="app", redirect_uri="https://app.example/cb")
