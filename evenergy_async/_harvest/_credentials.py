@@ -58,12 +58,32 @@ Credentials: TypeAlias = (
 _CREDENTIAL_TYPES = (BearerToken, ClientCredentials, RefreshToken, str)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot name a token (None: it can). Labels are printed in reports, progress
+    lines and logs: a control character (a newline) would forge a line there."""
+    if not label.strip():
+        return "label is empty"
+    if _CONTROL.search(label):
+        return "label holds control characters"
+    return None
+
+
+def check_label(label: str) -> str:
+    problem = label_problem(label)
+    if problem is not None:
+        raise ValueError(f"credential {problem}: {label[:40]!r}")
+    return label
+
+
 def _labelled(item: object, index: int) -> tuple[str, Credential | str]:
     if isinstance(item, CredentialEntry):
-        return (item.label if item.label is not None else f"token{index}", item.credential)
+        return (check_label(item.label) if item.label is not None else f"token{index}", item.credential)
     if isinstance(item, tuple):
         if len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], _CREDENTIAL_TYPES):
-            return item[0], item[1]
+            return check_label(item[0]), item[1]
         raise TypeError(f"credential #{index}: a pair must be (label, credential)")
     if isinstance(item, _CREDENTIAL_TYPES):
         return f"token{index}", item
@@ -84,6 +104,7 @@ async def labelled(credentials: Credentials) -> AsyncIterator[tuple[str, Credent
         for label, credential in credentials.items():
             if not isinstance(label, str):
                 raise TypeError("credential labels must be strings")
+            check_label(label)
             yield _labelled((label, credential), 0)
     elif isinstance(credentials, AsyncIterable):
         index = 0
@@ -306,6 +327,8 @@ class CredentialsFile:
         label = fields.get("label")
         if label is None:
             label = f"line{number}"
+        elif (problem := label_problem(label)) is not None:
+            raise CredentialsFileError(self.path, number, problem)
         if label in labels:
             raise CredentialsFileError(self.path, number, f"label {label!r} is already used on line {labels[label]}")
         labels[label] = number

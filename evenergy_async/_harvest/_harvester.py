@@ -35,7 +35,7 @@ import attrs
 from .. import _observe as observe
 from .._errors import EvEnergyError, PaginationError
 from ._budget import NotReady, Parked, TokenBudget
-from ._credentials import Credentials, check_credentials, labelled
+from ._credentials import Credentials, check_credentials, check_label, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
 from ._pass import Bounds, PagePass, open_pass, rebase_cursor, restart_until
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
@@ -263,7 +263,7 @@ class Harvester:
             if isinstance(credentials, Mapping):
                 if not credentials:
                     raise ValueError("no credentials given")
-                sources_by_label([str(label) for label in credentials], vehicles)  # validates
+                sources_by_label([check_label(str(label)) for label in credentials], vehicles)  # validates
             elif vehicles is not None and not isinstance(vehicles, Mapping):
                 raise ValueError("with credentials=, give vehicles as a mapping label -> vehicle IDs (or None)")
             self._base = clients
@@ -273,7 +273,7 @@ class Harvester:
             if isinstance(clients, EvEnergyClient):
                 named = {"default": clients}
             elif isinstance(clients, Mapping):
-                named = {str(k): v for k, v in clients.items()}
+                named = {check_label(str(k)): v for k, v in clients.items()}
             else:
                 named = {f"token{i}": c for i, c in enumerate(clients)}
             if not named:

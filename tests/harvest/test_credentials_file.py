@@ -81,6 +81,8 @@ BAD_LINES = [
     (json.dumps({"access_token": SECRET, "expires_at": "2099-01-01"}), "expires_at goes with a refresh_token"),
     (json.dumps({"refresh_token": SECRET, "expires_at": "soon"}), "expires_at is not an RFC 3339 time"),
     (json.dumps({"access_token": SECRET, "label": "first"}), "label 'first' is already used on line 2"),
+    (json.dumps({"access_token": SECRET, "label": "two\nlines"}), "label holds control characters"),
+    (json.dumps({"access_token": SECRET, "label": "red\u001b[31m"}), "label holds control characters"),
 ]
 
 

@@ -473,6 +473,16 @@ async def test_a_wrong_setting_is_a_clear_error_at_construction(
         Harvester(clients[0], **settings)
 
 
+async def test_a_label_that_would_forge_a_report_line_is_refused(clients: list[EvEnergyClient]) -> None:
+    """Labels are printed in reports, progress lines and logs: no control characters there."""
+    for label in ("two\nlines", "bell\x07", " "):
+        with pytest.raises(ValueError, match=r"label (holds control characters|is empty)"):
+            Harvester({label: clients[0]})
+        with pytest.raises(ValueError, match=r"label (holds control characters|is empty)"):
+            Harvester(clients[0], credentials={label: "a-token"})
+    Harvester({"fleet user 7 (ünï)": clients[0]})  # spaces and letters of any script are fine
+
+
 async def test_overlap_in_seconds_is_a_timedelta(clients: list[EvEnergyClient]) -> None:
     assert Harvester(clients[0], overlap=600).overlap == timedelta(minutes=10)  # as the CLI's --overlap
     assert Harvester(clients[0], max_park=float("inf")).max_park == float("inf")  # wait as long as it takes
