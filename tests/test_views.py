@@ -187,4 +187,18 @@ async def test_equal_credentials_share_a_token_source_unhashable_ones_still_work
         listed = client.with_auth(ClientCredentials(sim.client_id, sim.client_secret, scopes=["vehicle:read"]))
         for view in (a, b, listed):
             await view.vehicle_trims.list().fetch_page()
-        assert client.stats.token_requests == 2  # a and b share one token; the list-scoped one has its own
+        assert client.stats.token_requests == 1  # scopes given as a list are the same scopes: one token
+
+        class Saver:  # compares by value, so it cannot be hashed, nor can a credential holding it
+            __hash__ = None  # type: ignore[assignment]
+
+            def __eq__(self, other: object) -> bool:
+                return isinstance(other, Saver)
+
+            def __call__(self, token: object) -> None:
+                pass
+
+        pair = sim.issue_token(sim.user_id(0))
+        unhashable = RefreshToken(pair["refresh_token"], sim.client_id, sim.client_secret, on_refresh=Saver())
+        assert (await client.with_auth(unhashable).vehicles.list().fetch_page()).items  # still works
+        assert client.stats.token_requests == 2  # its own token source: one refresh

@@ -236,7 +236,7 @@ class Harvester:
         per_token_concurrency: int = 8,
         queue_size: int | None = None,
         overlap: timedelta | float = timedelta(minutes=10),
-        max_park: float = 3600.0,
+        max_park: float | None = 3600.0,
         max_attempts: int = 3,
         retry_backoff: float = 0.5,
         budget_reserve: int = 0,
@@ -299,7 +299,7 @@ class Harvester:
             overlap = timedelta(seconds=_seconds_arg("overlap", overlap))  # seconds, as the CLI takes it
         elif overlap < timedelta(0):
             raise ValueError("overlap must be >= 0")
-        max_park = _seconds_arg("max_park", max_park, infinite=True)
+        max_park = math.inf if max_park is None else _seconds_arg("max_park", max_park, infinite=True)  # None: no limit
         retry_backoff = _seconds_arg("retry_backoff", retry_backoff)
         budget_window = _seconds_arg("budget_window", budget_window, positive=True)
         commit_interval = _seconds_arg("commit_interval", commit_interval)

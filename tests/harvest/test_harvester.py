@@ -486,6 +486,7 @@ async def test_a_label_that_would_forge_a_report_line_is_refused(clients: list[E
 async def test_overlap_in_seconds_is_a_timedelta(clients: list[EvEnergyClient]) -> None:
     assert Harvester(clients[0], overlap=600).overlap == timedelta(minutes=10)  # as the CLI's --overlap
     assert Harvester(clients[0], max_park=float("inf")).max_park == float("inf")  # wait as long as it takes
+    assert Harvester(clients[0], max_park=None).max_park == float("inf")  # the same
 
 
 async def test_client_retries_are_accounted_for(sim: Simulator) -> None:
