@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -31,6 +30,8 @@ from ._sansio import (
     RetryPolicy,
     build_headers,
     check_base_url,
+    check_int,
+    check_seconds,
     decode_error,
     decode_json,
     error_from_response,
@@ -212,12 +213,8 @@ class _Core:
 
 def _check_timeout(timeout: object) -> None:
     """``None`` (no limit) or a finite number of seconds > 0; else a clear error now, not at the first request."""
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout must be a finite number of seconds > 0 (or None: no limit), got {timeout!r}")
+    if timeout is not None:
+        check_seconds("timeout", timeout, positive=True, optional="no limit")
 
 
 class EvEnergyClient:
@@ -251,9 +248,7 @@ class EvEnergyClient:
     ) -> None:
         base = check_base_url(URL(str(base_url)))
         _check_timeout(timeout)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
-            # aiohttp reads 0 as "no limit": a typo must not open thousands of connections
-            raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
+        check_int("max_connections", max_connections, 1)  # aiohttp reads 0 as "no limit"
         if session is not None and transport is not None:
             raise ValueError("pass either session= or transport=, not both")
         if trace_configs is not None and (session is not None or transport is not None):

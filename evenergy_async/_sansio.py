@@ -58,6 +58,36 @@ DEFAULT_BASE_URL: Final = "https://api.ev.energy/v2"
 USER_AGENT: Final = "evenergy_async/0.1"
 
 # ---------------------------------------------------------------------------
+# settings: checked when a client, policy or harvester is made
+
+
+def check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
+    """``value`` if it is an integer in ``lo..hi``; else a TypeError or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be {lo}..{hi}, got {value}" if hi is not None else f"{name} must be >= {lo}, got {value}")
+    return value
+
+
+def check_seconds(
+    name: str, value: object, *, positive: bool = False, infinite: bool = False, optional: str | None = None
+) -> float:
+    """``value`` as seconds: a real number, not NaN, >= 0 (> 0 if ``positive``), finite unless
+    ``infinite``; else a TypeError or ValueError naming ``name`` (``optional``: what None means,
+    for the message: the caller lets None through)."""
+    or_none = "" if optional is None else " or None"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds{or_none}, not {type(value).__name__}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0) or (math.isinf(seconds) and not infinite):
+        what = f"{'' if infinite else 'finite '}number of seconds {'> 0' if positive else '>= 0'}"
+        note = "" if optional is None else f" (or None: {optional})"
+        raise ValueError(f"{name} must be a {what}{note}, got {value!r}")
+    return seconds
+
+
+# ---------------------------------------------------------------------------
 # identifiers and path parameters
 
 _ID_PATTERNS: Final = {
@@ -505,16 +535,10 @@ class RetryPolicy:
     jitter: Callable[[float], float] = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise TypeError(f"max_attempts must be an integer, not {type(self.max_attempts).__name__}")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        for name in ("backoff_base", "backoff_max", "retry_after_cap"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-            if math.isnan(value) or value < 0 or (math.isinf(value) and name != "retry_after_cap"):
-                raise ValueError(f"{name} must be a {'' if name == 'retry_after_cap' else 'finite '}number of seconds >= 0, got {value!r}")
+        check_int("max_attempts", self.max_attempts, 1)
+        check_seconds("backoff_base", self.backoff_base)
+        check_seconds("backoff_max", self.backoff_max)
+        check_seconds("retry_after_cap", self.retry_after_cap, infinite=True)
         if self.jitter is None:
             rng = random.Random()
             object.__setattr__(self, "jitter", lambda ceiling: rng.uniform(0, ceiling))

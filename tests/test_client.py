@@ -418,7 +418,7 @@ SECRET_VALUE = "s3cr3t with a space"
         (lambda: EvEnergyClient("t0ken-value", timeout=-1), ValueError, "timeout must be a finite number of seconds > 0"),
         (lambda: EvEnergyClient("t0ken-value", timeout=float("nan")), ValueError, "timeout must be a finite number"),
         (lambda: EvEnergyClient("t0ken-value", timeout="5"), TypeError, "timeout must be a number of seconds or None"),
-        (lambda: EvEnergyClient("t0ken-value", max_connections=0), ValueError, "max_connections must be an integer >= 1"),
+        (lambda: EvEnergyClient("t0ken-value", max_connections=0), ValueError, "max_connections must be >= 1, got 0"),
         (lambda: EvEnergyClient(" "), ValueError, "BearerToken.token is empty"),
         (lambda: EvEnergyClient("tok\r\nX-Injected: 1"), ValueError, "BearerToken.token holds spaces or control characters"),
         (lambda: ClientCredentials("", "secret"), ValueError, "ClientCredentials.client_id is empty"),

@@ -34,6 +34,7 @@ import attrs
 
 from .. import _observe as observe
 from .._errors import EvEnergyError, PaginationError
+from .._sansio import check_int, check_seconds
 from ._budget import NotReady, Parked, TokenBudget
 from ._credentials import Credentials, check_credentials, check_label, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
@@ -139,27 +140,6 @@ class _Written:
         self.kind = batch.kind
         self.state = batch.state
         self.count = len(batch.records)
-
-
-def _int_arg(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    """``value`` if it is an integer in ``lo..hi``; else a TypeError or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be {lo}..{hi}, got {value}" if hi is not None else f"{name} must be >= {lo}, got {value}")
-    return value
-
-
-def _seconds_arg(name: str, value: object, *, positive: bool = False, infinite: bool = False) -> float:
-    """``value`` as seconds: a real number, not NaN, >= 0 (> 0 if ``positive``), finite unless
-    ``infinite``; else a TypeError or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0) or (math.isinf(seconds) and not infinite):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a {'' if infinite else 'finite '}number of seconds {bound}, got {value!r}")
-    return seconds
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -281,31 +261,31 @@ class Harvester:
             sources = sources_by_label(named, vehicles)
         # every setting checked here, by type and range: a wrong one is a clear error now, not a
         # comparison failing deep in a run (or a NaN that never compares at all)
-        _int_arg("page_size", page_size, 1, 100)
-        _int_arg("concurrency", concurrency, 1)
-        _int_arg("per_token_concurrency", per_token_concurrency, 1)
-        _int_arg("max_attempts", max_attempts, 1)
-        _int_arg("budget_reserve", budget_reserve, 0)
-        _int_arg("commit_batches", commit_batches, 1)
+        check_int("page_size", page_size, 1, 100)
+        check_int("concurrency", concurrency, 1)
+        check_int("per_token_concurrency", per_token_concurrency, 1)
+        check_int("max_attempts", max_attempts, 1)
+        check_int("budget_reserve", budget_reserve, 0)
+        check_int("commit_batches", commit_batches, 1)
         if queue_size is not None:
-            _int_arg("queue_size", queue_size, 1)
+            check_int("queue_size", queue_size, 1)
         if shard is not None:
             if not isinstance(shard, tuple | list) or len(shard) != 2:
                 raise TypeError("shard must be a pair (index, count)")
-            _int_arg("shard count", shard[1], 1)
-            _int_arg("shard index", shard[0], 0, shard[1] - 1)
+            check_int("shard count", shard[1], 1)
+            check_int("shard index", shard[0], 0, shard[1] - 1)
             shard = (shard[0], shard[1])
         if not isinstance(overlap, timedelta):
-            overlap = timedelta(seconds=_seconds_arg("overlap", overlap))  # seconds, as the CLI takes it
+            overlap = timedelta(seconds=check_seconds("overlap", overlap))  # seconds, as the CLI takes it
         elif overlap < timedelta(0):
             raise ValueError("overlap must be >= 0")
-        max_park = math.inf if max_park is None else _seconds_arg("max_park", max_park, infinite=True)  # None: no limit
-        retry_backoff = _seconds_arg("retry_backoff", retry_backoff)
-        budget_window = _seconds_arg("budget_window", budget_window, positive=True)
-        commit_interval = _seconds_arg("commit_interval", commit_interval)
+        max_park = math.inf if max_park is None else check_seconds("max_park", max_park, infinite=True)  # None: no limit
+        retry_backoff = check_seconds("retry_backoff", retry_backoff)
+        budget_window = check_seconds("budget_window", budget_window, positive=True)
+        commit_interval = check_seconds("commit_interval", commit_interval)
         if unreachable_after is not None:
             try:
-                unreachable_after = _seconds_arg("unreachable_after", unreachable_after, positive=True, infinite=True)
+                unreachable_after = check_seconds("unreachable_after", unreachable_after, positive=True, infinite=True)
             except ValueError:
                 raise ValueError("unreachable_after must be > 0 seconds (or None: never give up)") from None
         if isinstance(kinds, str | LogKind) or hasattr(kinds, "__iter__"):
