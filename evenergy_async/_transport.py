@@ -53,6 +53,10 @@ class Response:
         return cls(status, CIMultiDictProxy(CIMultiDict(headers or {})), body, URL(str(url)))
 
 
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""The largest response body read (a page of 100 records is well under 1 MiB)."""
+
+
 class Transport(Protocol):
     async def send(self, request: Request) -> Response: ...
 
@@ -71,9 +75,11 @@ class AiohttpTransport:
         *,
         max_connections: int = 100,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if trace_configs is not None and session is not None:
             raise ValueError("trace_configs= applies to a session the transport creates, not a lent one")
+        self._max_body = max_response_bytes
         self._session = session
         self._owns_session = session is None
         _prime_allocator()  # whoever made the session: the reads are asyncio's
@@ -109,10 +115,31 @@ class AiohttpTransport:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                length = resp.content_length
+                if length is not None and length <= self._max_body and "Content-Encoding" not in resp.headers:
+                    body = await resp.read()  # the usual answer: its length is known and kept to
+                else:
+                    body = await self._read_capped(resp, request)
                 return Response(resp.status, resp.headers, body, request.url)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _transport_error(exc, request) from exc
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
+        """The body, read in chunks up to ``max_response_bytes`` (after decompression): a server
+        that sends without end, or a small compressed bomb, is an error, not all of memory."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > self._max_body:
+                resp.close()  # the connection is not reused: the rest is never read
+                raise ResponseLostError(
+                    f"response body larger than {self._max_body:,} bytes: not read",
+                    method=request.method,
+                    url=redact_url(request.url),
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None and not self._session.closed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import aiohttp
@@ -16,6 +17,7 @@ from evenergy_async import (
     MockTransport,
     Request,
     Response,
+    ResponseLostError,
     RetryPolicy,
 )
 from evenergy_async._transport import _transport_error
@@ -91,3 +93,47 @@ def test_aiohttp_errors_map_to_transport_errors(exc: Exception, name: str, sent:
     assert err.request_sent is sent
     assert err.outcome_unknown is sent
     assert "s3cret" not in str(err)
+
+
+# -- a body without end is an error, not all of memory -----------------------------------------
+
+
+async def test_a_body_larger_than_the_cap_is_not_read_into_memory() -> None:
+    """Chunked without end, a Content-Length above the cap, a small gzip that inflates past it:
+    each a ResponseLostError after at most the cap is read; the usual answer is read as before."""
+    import gzip
+
+    from aiohttp import web
+
+    from .scripted import ScriptedServer
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(10_000):  # 10 MB, far past the cap; the client hangs up first
+                await resp.write(b"[" + b" " * 1023)
+        return resp
+
+    def sized(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"[" + b" " * 4998 + b"]", content_type="application/json")
+
+    def bomb(_: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=gzip.compress(b"[" + b" " * 200_000 + b"]"),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
+    async with ScriptedServer() as api:
+        api.always("/v2/endless", endless)
+        api.always("/v2/sized", sized)
+        api.always("/v2/bomb", bomb)
+        api.always("/v2/vehicles", lambda _: web.json_response([]))
+        transport = AiohttpTransport(max_response_bytes=4096)
+        async with EvEnergyClient(
+            "tok-12345678", base_url=api.base_url, transport=transport, retry=RetryPolicy(max_attempts=1)
+        ) as client:
+            for path in ("endless", "sized", "bomb"):
+                with pytest.raises(ResponseLostError, match=r"response body larger than 4,096 bytes: not read"):
+                    await client._call("GET", api.base_url / path, lambda r: r)
+            assert (await client.vehicles.list().fetch_page()).items == []  # the usual answer
