@@ -40,7 +40,8 @@ def _hidden(_: object) -> str:
     return "'***'"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters: never in a credential, a label or anything printed as one line."""
 
 
 def _text(*, spaces: bool) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -53,7 +54,7 @@ def _text(*, spaces: bool) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
             raise TypeError(f"{where} must be a string, not {type(value).__name__}")
         if not value.strip():
             raise ValueError(f"{where} is empty")
-        if _CONTROL.search(value) or (not spaces and any(c.isspace() for c in value)):
+        if CONTROL_CHARS.search(value) or (not spaces and any(c.isspace() for c in value)):
             raise ValueError(f"{where} holds {'control characters' if spaces else 'spaces or control characters'}")
 
     return check

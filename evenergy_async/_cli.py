@@ -50,6 +50,7 @@ from ._harvest._credentials import (
     CredentialsFileError,
     CredentialsInUseError,
     CredentialsStoreError,
+    is_utf8,
 )
 from ._harvest._postgres import DEFAULT_SCHEMA, _check_schema, is_database_url, redact_dsn
 from ._harvest._sinks import SinkError, UnknownOutputError
@@ -451,22 +452,13 @@ def _vehicle_lines(path: str, stream: TextIO) -> Iterator[str]:
             if len(line) > _MAX_ID_LINE:
                 raise UsageError(f"--vehicles-file {path} line {number}: longer than {_MAX_ID_LINE:,} characters")
             text = line.split("#", 1)[0].strip()  # a comment in another encoding is still a comment
-            if text and not text.isascii() and not _is_utf8(text):
+            if text and not is_utf8(text):
                 raise UsageError(f"--vehicles-file {path} line {number}: not UTF-8 text")
             if text:
                 yield _check_vehicle_id(text, f"--vehicles-file {path} line {number}")
 
 
 _MAX_ID_LINE = 4096  # a vehicle ID is 30 characters; a comment may follow it
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text read with ``errors="surrogateescape"`` from bytes that are not UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _open_vehicles_file(path: str) -> TextIO:

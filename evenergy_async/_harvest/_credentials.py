@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -23,9 +22,9 @@ from typing import Any, BinaryIO, TextIO, TypeAlias
 
 import attrs
 
-from .._auth import BearerToken, ClientCredentials, Credential, OAuthToken, RefreshToken
+from .._auth import CONTROL_CHARS, BearerToken, ClientCredentials, Credential, OAuthToken, RefreshToken
 from .._converter import parse_timestamp
-from ._worker import WorkerThread
+from ._worker import WorkerThread, lock_file
 
 __all__ = [
     "CredentialEntry",
@@ -58,7 +57,15 @@ Credentials: TypeAlias = (
 _CREDENTIAL_TYPES = (BearerToken, ClientCredentials, RefreshToken, str)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+def is_utf8(text: str) -> bool:
+    """False for text read with ``errors="surrogateescape"`` from bytes that are not UTF-8."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def label_problem(label: str) -> str | None:
@@ -66,7 +73,7 @@ def label_problem(label: str) -> str | None:
     lines and logs: a control character (a newline) would forge a line there."""
     if not label.strip():
         return "label is empty"
-    if _CONTROL.search(label):
+    if CONTROL_CHARS.search(label):
         return "label holds control characters"
     return None
 
@@ -251,22 +258,19 @@ class CredentialsFile:
         # a file of its own: the credentials file itself is replaced by each fold (a lock on it
         # would stay with the old inode)
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_fd = lock_file(
+                self.lock_path,
+                0o600,
+                lambda: CredentialsInUseError(
+                    self.path,
+                    "in use by another harvest (each refresh would kill the token the other holds): "
+                    "wait for it to finish, or give each harvest its own credentials",
+                ),
+            )
+        except CredentialsInUseError:
+            raise
         except OSError as exc:
             raise CredentialsStoreError(self.path, f"cannot open its lock file: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise CredentialsInUseError(
-                self.path,
-                "in use by another harvest (each refresh would kill the token the other holds): "
-                "wait for it to finish, or give each harvest its own credentials",
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock_fd = fd
 
     def _unlock(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
@@ -318,11 +322,8 @@ class CredentialsFile:
         text = line.strip()
         if not text or text.startswith("#"):
             return None
-        if not text.isascii():
-            try:
-                text.encode("utf-8")  # read with surrogateescape: bytes that are not UTF-8 fail here
-            except UnicodeEncodeError:
-                raise CredentialsFileError(self.path, number, "not UTF-8 text") from None
+        if not is_utf8(text):  # read with surrogateescape: bytes that were not UTF-8 fail here
+            raise CredentialsFileError(self.path, number, "not UTF-8 text")
         fields = _fields(self.path, number, text)
         label = fields.get("label")
         if label is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import uuid
@@ -20,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from ._types import HarvestBatch, LogKind, PartitionState, RecordFormat, dumps_json
-from ._worker import WorkerThread
+from ._worker import WorkerThread, lock_file
 
 if TYPE_CHECKING:
     from ._state import StateStore
@@ -208,18 +207,13 @@ class JsonlSink:
         os.makedirs(self.directory, 0o777, True)
         # one writer per directory: an advisory lock held while open (released by the kernel
         # when the process dies, so a killed run never leaves the output locked)
-        fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutputInUseError(
+        self._lock_fd = lock_file(
+            os.path.join(self.directory, LOCK_FILE),
+            0o666,
+            lambda: OutputInUseError(
                 f"{self.directory} is in use by another harvest: wait for it to finish, or use another output"
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock_fd = fd
+            ),
+        )
 
     def _close_and_unlock(self) -> None:
         self._close_sync()

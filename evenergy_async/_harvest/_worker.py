@@ -1,9 +1,12 @@
-"""One dedicated thread for blocking work (files, SQLite), run in call order off the event loop."""
+"""One dedicated thread for blocking work (files, SQLite), run in call order off the event loop;
+and the advisory lock a sink or credentials file holds while it is open."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -56,3 +59,19 @@ class WorkerThread:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
+
+
+def lock_file(path: str, mode: int, busy: Callable[[], Exception]) -> int:
+    """Open ``path`` (made with ``mode`` if absent) and take an exclusive advisory lock on it,
+    without waiting; ``busy()`` is raised when another process holds it. Returns the descriptor:
+    closing it releases the lock, as the kernel does when the process dies."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise busy() from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
