@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -44,6 +44,7 @@ from ._harvest import (
     PostgresSink,
     PostgresStateStore,
     SQLiteStateStore,
+    VehicleFailure,
 )
 from ._harvest._credentials import (
     CredentialsFile,
@@ -713,20 +714,42 @@ async def _run_with_progress(
             await asyncio.wait([task])
 
 
-_CREDENTIAL_ERRORS = frozenset({"UnauthorizedError", "AuthError"})
 _CONNECTION_ERRORS = frozenset({"ConnectError", "APIUnreachableError"})
+_NAMED_TOKENS = 5  # rejected tokens named on the error line; the report lists every one
 
 
-def _exit_code(report: HarvestReport) -> tuple[int, str | None]:
+def _rejected(failure: VehicleFailure) -> bool:
+    """A 401 the client could not refresh, or the token endpoint refusing this credential
+    (a 4xx but 429; a 5xx there is a failure like any other)."""
+    if failure.error == "UnauthorizedError":
+        return True
+    status = failure.status
+    return failure.error == "AuthError" and status is not None and 400 <= status < 500 and status != 429
+
+
+def _rejected_tokens(failures: Iterable[VehicleFailure], credentials_file: str | None) -> str | None:
+    """"credentials rejected for token(s) ...: check ...", or None when no token was rejected."""
+    tokens = sorted({f.token for f in failures if _rejected(f)})
+    if not tokens:
+        return None
+    named = ", ".join(tokens[:_NAMED_TOKENS])
+    if len(tokens) > _NAMED_TOKENS:
+        named += f" and {len(tokens) - _NAMED_TOKENS:,} more (see the report)"
+    where = (
+        f"their lines in {credentials_file} (a user who revoked access must authorize the app again)"
+        if credentials_file
+        else f"{ENV_TOKEN} or {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}"
+    )
+    return f"credentials rejected for token(s) {named}: check {where}"
+
+
+def _exit_code(report: HarvestReport, credentials_file: str | None = None) -> tuple[int, str | None]:
     """The exit code of a finished run, and the one line for stderr (None when all is well)."""
     if report.failures:
         errors = {f.error for f in report.failures}
-        tokens = sorted({f.token for f in report.failures if f.error in _CREDENTIAL_ERRORS})
-        if tokens:
-            return EXIT_CREDENTIALS, (
-                f"credentials rejected for token(s) {', '.join(tokens)}: check {ENV_TOKEN} "
-                f"or {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}; the rest of the run is saved"
-            )
+        rejected = _rejected_tokens(report.failures, credentials_file)
+        if rejected:
+            return EXIT_CREDENTIALS, f"{rejected}; the rest of the run is saved"
         if errors <= _CONNECTION_ERRORS:
             return EXIT_UNREACHABLE, "the API was unreachable; run the same command again later to continue"
         n = len(report.failed_vehicles)
@@ -945,6 +968,11 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
         if args.plan:
             plan = await harvester.plan()
             print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.format())
+            failures = [t.listing_failure for t in plan.tokens if t.listing_failure is not None]
+            rejected = _rejected_tokens(failures, args.credentials_file)
+            if rejected:  # a run would fail these tokens alike: say so now
+                _say(f"error: {rejected}")
+                return EXIT_CREDENTIALS
             return EXIT_OK
         # the forecast gives the progress display its ETA from the start (its vehicle listing
         # is reused by the run; a few sample pages are fetched twice); not for a file of tokens,
@@ -957,7 +985,7 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
     if args.out_db or args.state_db:
         extra["schema"] = args.schema
     _print_report(report, args, extra=extra)
-    code, message = _exit_code(report)
+    code, message = _exit_code(report, args.credentials_file)
     if message:
         _say(f"error: {message}")
     return code

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -163,8 +164,9 @@ class CredentialsFile:
     since the epoch), each with an optional ``"label"`` (default ``line<N>``, its line number).
     A refresh token needs ``client_id`` (and ``client_secret`` for a confidential app). Blank
     lines and lines starting with ``#`` are skipped (and kept when the file is rewritten).
-    Anything else -- invalid JSON, an unknown key, a wrong type, a duplicate label -- raises
-    :class:`CredentialsFileError` naming the line, never its content.
+    Anything else -- invalid JSON, an unknown key, a wrong type, a duplicate label, a token
+    already on an earlier line -- raises :class:`CredentialsFileError` naming the line, never
+    its content.
 
     Rotated refresh tokens (the provider issues a new one at each refresh and the old one
     dies) are never lost: each new pair is appended to a journal next to the file,
@@ -299,6 +301,7 @@ class CredentialsFile:
             raise RuntimeError("open the CredentialsFile first (`async with CredentialsFile(...)`)")
         handle = await self._thread.run(_open_text, self.path)
         labels: dict[str, int] = {}
+        tokens: dict[bytes, int] = {}  # a digest of each token -> its line
         number = 0
         try:
             while True:
@@ -308,7 +311,7 @@ class CredentialsFile:
                 for line in lines:
                     number += 1
                     self.lines_read = number
-                    entry = self._parse(line, number, labels)
+                    entry = self._parse(line, number, labels, tokens)
                     if entry is not None:
                         yield entry
                 if overlong:
@@ -318,7 +321,9 @@ class CredentialsFile:
         finally:
             handle.close()
 
-    def _parse(self, line: str, number: int, labels: dict[str, int]) -> CredentialEntry | None:
+    def _parse(
+        self, line: str, number: int, labels: dict[str, int], tokens: dict[bytes, int]
+    ) -> CredentialEntry | None:
         text = line.strip()
         if not text or text.startswith("#"):
             return None
@@ -336,6 +341,12 @@ class CredentialsFile:
         access = fields.get("access_token")
         refresh = fields.get("refresh_token")
         expires = fields.get("expires_at")
+        for token in (refresh, access):
+            # one refresh token cannot serve two lines (the first refresh kills it for the
+            # other), and one access token twice would harvest one user twice over
+            first = tokens.setdefault(_digest(token), number) if token else number
+            if first != number:
+                raise CredentialsFileError(self.path, number, f"repeats a token of line {first}: give each token once")
         if refresh is None:
             if access is None:
                 raise CredentialsFileError(self.path, number, "needs an access_token or a refresh_token")
@@ -496,6 +507,11 @@ def _read_lines(handle: TextIO, n: int) -> tuple[list[str], bool]:
             return out, True
         out.append(line)
     return out, False
+
+
+def _digest(token: str) -> bytes:
+    """What the duplicate check keeps of a token: 16 bytes, not the secret."""
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
 
 
 def _fields(path: str, number: int, text: str) -> dict[str, str]:

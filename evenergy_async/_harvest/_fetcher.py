@@ -1,7 +1,8 @@
 """Budgeted, retried page fetches per token: the harvester's and the planner's only way to the API.
 
 Each token is a :class:`Lane`: its client, its :class:`TokenBudget` (pacing, parking), whether
-it is dead (a 401 its client could not refresh) and its request count -- a few fields, so a
+it is dead (a 401 its client could not refresh, or a refresh the token endpoint refused) and
+its request count -- a few fields, so a
 lane per token stays small. The :class:`Fetcher` holds what the lanes share: the global cap
 on requests in flight, the retry policy for failures that survived the client's own retries,
 and the counters. :meth:`Fetcher.fetch` is the one place that asks a paginator for a page.
@@ -20,6 +21,7 @@ from .. import _observe as observe
 from .._errors import (
     APIError,
     APIUnreachableError,
+    AuthError,
     PaginationError,
     RateLimitError,
     ResponseDecodeError,
@@ -54,7 +56,7 @@ class Lane:
         self.label = label
         self.client = client
         self.budget = budget
-        self.dead: BaseException | None = None  # 401 that the client could not refresh
+        self.dead: BaseException | None = None  # 401 not refreshed, or its refresh refused
         self.requests = 0
 
 
@@ -64,7 +66,11 @@ class Fetcher:
     Failures the client already retried (transport errors, 5xx, transient decode errors,
     pagination errors) are retried ``max_attempts`` times in all with exponential backoff;
     a 429 beyond the client's ``Retry-After`` cap parks the lane (its budget); a 401 kills
-    the lane; other API errors fail at once. A failure is raised as :class:`FetchFailed`;
+    the lane, and so does the token endpoint refusing this lane's credential (a refresh token
+    the user revoked: ``invalid_grant``), while the other lanes go on; a refusal of the app
+    itself (``invalid_client``...) ends the run, since every lane would meet it; a token
+    endpoint that fails (5xx, 429, an unusable answer) is retried as a 5xx is; other API
+    errors fail at once. A failure is raised as :class:`FetchFailed`;
     a lane whose budget is abandoned raises :class:`~._budget.Parked`.
 
     The API gone: when no response (of any status) has arrived for ``unreachable_after``
@@ -150,6 +156,18 @@ class Fetcher:
                 self._last_response = self._clock()
                 lane.dead = exc
                 raise FetchFailed(exc, attempt) from exc
+            except AuthError as exc:  # the token endpoint, asked for this lane's access token
+                self._last_response = self._clock()
+                if exc.error in APP_REFUSALS:
+                    raise  # the app's own credentials or request: every lane would fail alike
+                if credential_refused(exc):
+                    lane.dead = exc
+                    raise FetchFailed(exc, attempt) from exc
+                if attempt >= self.max_attempts:
+                    raise FetchFailed(exc, attempt) from exc
+                self.retries[f"harvester:token-{exc.status or 'invalid'}"] += 1
+                await self._sleep(min(30.0, self.retry_backoff * 2 ** (attempt - 1)))
+                continue
             except TransportError as exc:
                 outage = self._outage(exc, started)
                 if not outage and attempt >= self.max_attempts:
@@ -201,6 +219,19 @@ def _address(url: str | None) -> str:
     except ValueError:
         return "?"
     return f"{u.host}:{u.port}" if u.port is not None else str(u.host)
+
+
+APP_REFUSALS = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_request"})
+"""RFC 6749 5.2 errors that refuse the app (its client ID or secret, its grant, its request),
+not one user's credential: the same for every token of a run."""
+
+
+def credential_refused(exc: AuthError) -> bool:
+    """Whether the token endpoint refused this one credential (a 4xx other than 429 and the
+    app's own refusals: ``invalid_grant`` -- revoked, expired or rotated away -- ``invalid_scope``,
+    or no RFC 6749 code at all), as opposed to failing (5xx, 429, an answer without a token)."""
+    status = exc.status
+    return status is not None and 400 <= status < 500 and status != 429 and exc.error not in APP_REFUSALS
 
 
 def _reason(exc: BaseException) -> str:

@@ -735,12 +735,14 @@ class Harvester:
                 parked = True
             listed_all = not parked and not tok.budget.abandoned and len(self.report.failures) == failures_before
             planned[tok.label] = (ids, listed_all)
+            listing = [f for f in self.report.failures[failures_before:] if f.vehicle_id is None]
             inputs.append(
                 PlanInput(
                     lane=tok.lane,
                     vehicle_ids=tuple(ids),
                     list_requests=tok.lane.requests - before,
                     parked=parked or tok.budget.abandoned,
+                    listing_failure=listing[0] if listing else None,
                 )
             )
         plan = await make_plan(

@@ -34,6 +34,7 @@ import attrs
 from .._errors import APIUnreachableError
 from ._budget import Parked
 from ._pass import Bounds, backfill_window, pass_window
+from ._report import VehicleFailure
 from ._types import LogKind, from_micros, record_time
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class TokenPlan:
     """Estimated duration for this token at the current budget."""
     parked: bool = False
     """The token could not be sampled (its budget is spent): the estimate is a floor."""
+    listing_failure: VehicleFailure | None = None
+    """Why the token's vehicles could not be listed, or None: its vehicles then count 0 here
+    (a run would report the same failure)."""
 
     @property
     def requests(self) -> int:
@@ -113,7 +117,13 @@ class HarvestPlan:
             "latency": round(self.latency, 4),
             "approximate": self.approximate,
             "tokens": [
-                {**attrs.asdict(t), "requests": t.requests, "seconds": round(t.seconds, 1)} for t in self.tokens
+                {
+                    **attrs.asdict(t),
+                    "requests": t.requests,
+                    "seconds": round(t.seconds, 1),
+                    "listing_failure": t.listing_failure.to_dict() if t.listing_failure else None,
+                }
+                for t in self.tokens
             ],
         }
 
@@ -131,9 +141,16 @@ class HarvestPlan:
             lines.append(
                 f"  token {t.token}: {t.vehicles} vehicles, {t.partitions} partitions, {t.requests} requests "
                 f"({t.list_requests} listing + {t.log_requests} logs), ~{t.estimated_records} records, "
-                f"budget {budget}, ~{_duration(t.seconds)}" + (" (budget spent: parked)" if t.parked else "")
+                f"budget {budget}, ~{_duration(t.seconds)}"
+                + (" (budget spent: parked)" if t.parked else "")
+                + (f" -- LISTING FAILED: {_failure_name(t.listing_failure)}" if t.listing_failure else "")
             )
         return "\n".join(lines)
+
+
+def _failure_name(failure: VehicleFailure) -> str:
+    """``"AuthError [400]"``: what failed, without the server's text."""
+    return failure.error + (f" [{failure.status}]" if failure.status is not None else "")
 
 
 def _duration(seconds: float) -> str:
@@ -175,6 +192,8 @@ class PlanInput:
     """Requests the listing took (0 when the IDs were given)."""
     parked: bool
     """The listing stopped because the token's budget is spent."""
+    listing_failure: VehicleFailure | None = None
+    """The listing's failure, if it failed."""
 
 
 async def make_plan(
@@ -251,6 +270,7 @@ async def make_plan(
                 budget_remaining=lane.budget.remaining,
                 seconds=0.0,
                 parked=parked or lane.budget.abandoned,
+                listing_failure=item.listing_failure,
             )
         )
     latency = sum(latencies) / len(latencies) if latencies else 0.05

@@ -13,7 +13,7 @@ import pytest
 
 from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
 from evenergy_async._harvest import CredentialsFile, CredentialsFileError, CredentialsInUseError, Harvester, LogKind
-from evenergy_async.simulator import SimulatorConfig
+from evenergy_async.simulator import FaultConfig, SimulatorConfig
 
 from ..spec_oracle import validated_simulator
 from .conftest import assert_exactly_once, expected_lines, harvested_lines, no_sleep
@@ -83,6 +83,8 @@ BAD_LINES = [
     (json.dumps({"access_token": SECRET, "label": "first"}), "label 'first' is already used on line 2"),
     (json.dumps({"access_token": SECRET, "label": "two\nlines"}), "label holds control characters"),
     (json.dumps({"access_token": SECRET, "label": "red\u001b[31m"}), "label holds control characters"),
+    (json.dumps({"access_token": "a"}), "repeats a token of line 2: give each token once"),
+    (json.dumps({"refresh_token": "a", "label": "x"}), "repeats a token of line 2"),
 ]
 
 
@@ -94,6 +96,28 @@ async def test_a_bad_line_is_named_by_number_without_its_secret(tmp_path: Path, 
     message = str(info.value)
     assert info.value.line == 3 and "line 3" in message and reason in message
     assert SECRET not in message
+
+
+async def test_a_refresh_token_on_two_lines_is_refused_at_the_second(tmp_path: Path) -> None:
+    """One refresh token cannot serve two lines: the first refresh kills it for the other, which
+    would then fail in every later run. One line holding one token twice is fine."""
+    path = write(
+        tmp_path / "c.jsonl",
+        [
+            json.dumps({"refresh_token": SECRET, "label": "alice"}),
+            json.dumps({"refresh_token": "r2", "access_token": "r2", "label": "same-in-one-line"}),
+            "# a copy of alice's line under another name:",
+            json.dumps({"refresh_token": SECRET, "label": "alice-again"}),
+        ],
+    )
+    got = []
+    with pytest.raises(CredentialsFileError) as info:
+        async with CredentialsFile(path, client_id="app") as creds:
+            async for entry in creds:
+                got.append(entry.label)
+    assert got == ["alice", "same-in-one-line"]
+    assert str(info.value).endswith("line 4: repeats a token of line 1: give each token once")
+    assert SECRET not in str(info.value) + repr(info.value)
 
 
 async def test_a_line_too_long_to_be_a_credential_is_refused_unread(tmp_path: Path) -> None:
@@ -159,6 +183,72 @@ async def test_rotations_are_journaled_in_groups_and_folded_into_the_file(tmp_pa
         ):
             again = await h.run(tmp_path / "out2")
         assert again.complete and sim.stats.requests - before == 2 * users
+
+
+async def test_a_user_who_revoked_access_fails_alone(tmp_path: Path) -> None:
+    """A fleet where two users revoked the app: one line holds only the dead refresh token
+    (refused at the first refresh), the other also the access token the revocation killed (401,
+    then the refresh refused). Those two tokens are reported; every other user is harvested;
+    with new authorizations on their lines, the next run completes exactly once."""
+    users = 4
+    async with validated_simulator(SimulatorConfig(seed=9, users=users, vehicles=2 * users, logs_per_kind=5)) as sim:
+        grants = [sim.issue_token(sim.user_id(i)) for i in range(users)]
+        lines = [json.dumps({"refresh_token": g["refresh_token"], "label": f"u{i}"}) for i, g in enumerate(grants)]
+        lines[2] = json.dumps({"refresh_token": grants[2]["refresh_token"], "access_token": grants[2]["access_token"],
+                               "label": "u2"})  # fmt: skip
+        path = write(tmp_path / "fleet.jsonl", lines)
+        async with EvEnergyClient(base_url=sim.base_url) as client:
+            for i in (1, 2):  # what the app's "disconnect" button does
+                await client.oauth.revoke(grants[i]["refresh_token"], client_id=sim.client_id,
+                                          client_secret=sim.client_secret)  # fmt: skip
+        out = tmp_path / "out"
+
+        async def harvest() -> object:
+            async with (
+                CredentialsFile(path, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+                EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+                Harvester(client, credentials=creds, kinds=[LogKind.STATUS], concurrency=4, sleep=no_sleep,
+                          state=tmp_path / "state.sqlite") as h,  # fmt: skip
+            ):
+                report = await h.run(out)
+                return report, client.stats.token_requests
+
+        report, token_requests = await harvest()
+        failed = {f.token: (f.error, f.status, f.vehicle_id) for f in report.failures}  # type: ignore[attr-defined]
+        assert failed == {"u1": ("AuthError", 400, None), "u2": ("AuthError", 400, None)}
+        assert token_requests == users  # one refresh each: a refused credential is not asked again
+        kept = [v["id"] for i in (0, 3) for v in sim.data.vehicles_of(sim.user_id(i))]
+        assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, kept))
+
+        # the two users authorize the app again: their new grants go on their lines
+        stored = [json.loads(line) for line in path.read_text().splitlines()]
+        for i in (1, 2):
+            stored[i] = {"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"], "label": f"u{i}"}
+        write(path, [json.dumps(entry) for entry in stored])
+        again, _ = await harvest()
+        assert not again.failures  # type: ignore[attr-defined]
+        assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS))
+
+
+async def test_a_failing_token_endpoint_is_retried_not_taken_for_a_refusal(tmp_path: Path) -> None:
+    """503s from the token endpoint are the endpoint's failure, not a refused credential: the
+    harvester retries them as a 5xx, and the run completes."""
+    users = 3
+    async with validated_simulator(SimulatorConfig(seed=10, users=users, vehicles=users, logs_per_kind=4)) as sim:
+        path = write(
+            tmp_path / "fleet.jsonl",
+            [json.dumps({"refresh_token": sim.issue_token(sim.user_id(i))["refresh_token"]}) for i in range(users)],
+        )
+        sim.set_faults(FaultConfig(rate=1.0, kinds={"http_503": 1.0}, paths={"token"}, max_faults=2))
+        async with (
+            CredentialsFile(path, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+            EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+            Harvester(client, credentials=creds, kinds=[LogKind.STATUS], concurrency=1, sleep=no_sleep) as h,
+        ):
+            report = await h.run(tmp_path / "out")
+        assert report.complete and not report.failures
+        assert report.retry_reasons.get("harvester:token-503") == 2
+        assert_exactly_once(harvested_lines(tmp_path / "out", LogKind.STATUS), expected_lines(sim, LogKind.STATUS))
 
 
 async def test_a_crashed_runs_journal_wins_over_the_file(tmp_path: Path) -> None:
@@ -276,6 +366,51 @@ async def test_cli_harvests_a_credentials_file_exactly_once(tmp_path: Path) -> N
             assert "refresh_token" not in data or data["refresh_token"] in live
         for secret in [sim.user_token(0), sim.client_secret]:
             assert secret not in stdout + stderr
+
+
+async def test_cli_users_who_revoked_access_exit_4_after_the_rest_is_harvested(tmp_path: Path) -> None:
+    """Seven of nine users revoked the app: exit code 4, one line naming five of them and the
+    file (the report names all seven), and every other user's records harvested."""
+    users, revoked = 9, range(1, 8)
+    async with validated_simulator(SimulatorConfig(seed=11, users=users, vehicles=users, logs_per_kind=4)) as sim:
+        grants = [sim.issue_token(sim.user_id(i)) for i in range(users)]
+        path = write(
+            tmp_path / "fleet.jsonl",
+            [json.dumps({"refresh_token": g["refresh_token"], "label": f"u{i}"}) for i, g in enumerate(grants)],
+        )
+        async with EvEnergyClient(base_url=sim.base_url) as client:
+            for i in revoked:
+                await client.oauth.revoke(grants[i]["refresh_token"], client_id=sim.client_id,
+                                          client_secret=sim.client_secret)  # fmt: skip
+        env = {"EVENERGY_CLIENT_ID": sim.client_id, "EVENERGY_CLIENT_SECRET": sim.client_secret, "EVENERGY_TOKEN": ""}
+        out = tmp_path / "out"
+        # the forecast shows them and exits 4 too: a run would fail them alike
+        code, stdout, stderr = await cli(
+            "harvest", "--credentials", str(path), "--out", str(out), "--base-url", str(sim.base_url),
+            "--kinds", "status", "--plan", env=env,
+        )  # fmt: skip
+        assert code == 4, stderr
+        failed = [line.split(":")[0].strip() for line in stdout.splitlines() if "LISTING FAILED: AuthError [400]" in line]
+        assert failed == [f"token u{i}" for i in revoked]
+        assert stderr.splitlines() == [
+            f"evenergy-async: error: credentials rejected for token(s) u1, u2, u3, u4, u5 and 2 more (see the "
+            f"report): check their lines in {path} (a user who revoked access must authorize the app again)"
+        ]
+        code, stdout, stderr = await cli(
+            "harvest", "--credentials", str(path), "--out", str(out), "--base-url", str(sim.base_url),
+            "--kinds", "status", "--json", "-q", env=env,
+        )  # fmt: skip
+        assert code == 4, stderr
+        assert stderr.splitlines() == [
+            f"evenergy-async: error: credentials rejected for token(s) u1, u2, u3, u4, u5 and 2 more (see the "
+            f"report): check their lines in {path} (a user who revoked access must authorize the app again); "
+            "the rest of the run is saved"
+        ]
+        report = json.loads(stdout)
+        assert {f["token"] for f in report["failures"]} == {f"u{i}" for i in revoked}
+        kept = [v["id"] for i in (0, 8) for v in sim.data.vehicles_of(sim.user_id(i))]
+        assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, kept))
+        assert all(g["refresh_token"] not in stdout + stderr for g in grants)
 
 
 async def test_cli_bad_credentials_line_is_a_usage_error_without_the_secret(tmp_path: Path) -> None:
