@@ -452,6 +452,8 @@ def _vehicle_lines(path: str, stream: TextIO) -> Iterator[str]:
                 return
             if len(line) > _MAX_ID_LINE:
                 raise UsageError(f"--vehicles-file {path} line {number}: longer than {_MAX_ID_LINE:,} characters")
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]  # a byte order mark (Notepad, PowerShell 5; stdin too) is no part of an ID
             text = line.split("#", 1)[0].strip()  # a comment in another encoding is still a comment
             if text and not is_utf8(text):
                 raise UsageError(f"--vehicles-file {path} line {number}: not UTF-8 text")

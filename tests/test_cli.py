@@ -167,6 +167,24 @@ async def test_failed_vehicle_gives_nonzero_exit(cli_sim: Simulator, tmp_path: P
     assert {r["vehicle_id"] for r in lines(tmp_path / "status_logs.jsonl")} == {good}
 
 
+async def test_a_windows_vehicles_file_is_read_as_written(cli_sim: Simulator, tmp_path: Path) -> None:
+    """Saved by Notepad: a byte order mark before the first ID and CRLF line ends; the file
+    and the same bytes on stdin give the same vehicles."""
+    ids = sorted(user_vehicles(cli_sim, 0))
+    data = b"\xef\xbb\xbf" + b"".join(i.encode() + b"\r\n" for i in ids)
+    (tmp_path / "ids.txt").write_bytes(data)
+    for source, out in (("ids.txt", "o-file"), ("-", "o-stdin")):
+        args = ["harvest", "--kinds", "status", "--vehicles-file", source, "--out", str(tmp_path / out), "-q"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "evenergy_async", *args, "--base-url", str(cli_sim.base_url), cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "EVENERGY_TOKEN": cli_sim.user_token(0)},
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(data if source == "-" else b""), 60)
+        assert proc.returncode == 0, err.decode()
+        assert {r["vehicle_id"] for r in lines(tmp_path / out / "status_logs.jsonl")} == set(ids)
+
+
 async def test_client_credentials_from_env(cli_sim: Simulator, tmp_path: Path) -> None:
     code, out, err = await cli(
         "harvest",

@@ -464,7 +464,7 @@ class CredentialsFile:
             os.fchmod(fd, mode)
             with (
                 os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out,
-                open(self.path, encoding="utf-8", errors="surrogateescape") as src,  # lines kept byte for byte
+                _open_text(self.path) as src,  # lines kept byte for byte (a byte order mark is dropped)
             ):
                 for number, line in enumerate(src, 1):
                     out.write(_rotated_line(line, number, rotations))
@@ -487,8 +487,9 @@ class CredentialsFile:
 
 
 def _open_text(path: str) -> TextIO:
-    # bytes that are not UTF-8 become surrogates, refused by ``_parse`` with their line number
-    return open(path, encoding="utf-8", errors="surrogateescape", newline=None)
+    # bytes that are not UTF-8 become surrogates, refused by ``_parse`` with their line number;
+    # a byte order mark (Notepad, PowerShell 5) is not part of the first line
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline=None)
 
 
 MAX_LINE = 65536

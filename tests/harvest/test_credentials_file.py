@@ -271,6 +271,17 @@ async def test_a_crashed_runs_journal_wins_over_the_file(tmp_path: Path) -> None
     assert not (tmp_path / "c.jsonl.rotations").exists()
 
 
+async def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None:
+    """A file saved by Notepad or PowerShell 5 starts with a UTF-8 byte order mark: line 1 is
+    read without it, and a rotation of line 1 is folded in (the mark is then dropped)."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"refresh_token": "old1", "label": "a"}).encode() + b"\r\n# b\r\n")
+    (tmp_path / "c.jsonl.rotations").write_text(json.dumps({"label": "a", "refresh_token": "new1"}) + "\n")
+    got = await entries(path, client_id="app")
+    assert [(e.label, e.credential.refresh_token) for e in got] == [("a", "new1")]  # type: ignore[attr-defined]
+    assert path.read_bytes() == b'{"refresh_token": "new1", "label": "a"}\n# b\n'
+
+
 async def test_a_comment_in_another_encoding_is_kept_byte_for_byte(tmp_path: Path) -> None:
     """The file is read as UTF-8, but a comment that is not (say Latin-1) is still a comment:
     skipped when read, and written back unchanged when the rotations are folded in."""
