@@ -853,6 +853,12 @@ def _unreachable_message(exc: BaseException, base_url: str) -> str:
     return f"API unreachable at {address}: {reason}; check --base-url and the network, then run again"
 
 
+SHARDED_CREDENTIALS = (
+    "--shard does not split a --credentials file: every shard would refresh every token, and each "
+    "refresh kills the refresh token the other shards hold; give each worker its own file of users instead"
+)
+
+
 def _harvest_setup(args: argparse.Namespace) -> None:
     """Everything checked before the first request: arguments, credentials, local paths."""
     if args.credentials_file:
@@ -860,6 +866,8 @@ def _harvest_setup(args: argparse.Namespace) -> None:
         args.credentials = {}
         if args.vehicle or args.vehicles_file:
             raise UsageError("--vehicle/--vehicles-file work with tokens from the environment, not --credentials")
+        if args.shard is not None:
+            raise UsageError(SHARDED_CREDENTIALS)
     else:
         args.credentials = credentials_from_env()
     args.base_url = _base_url(args)

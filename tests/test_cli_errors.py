@@ -159,6 +159,11 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "credentials-file-is-a-directory": Case(
             harvest("o", "--credentials", str(tmp)), usage, ["credentials file", "is a directory"], env=token
         ),
+        "shard-with-credentials-file": Case(
+            harvest("o", "--credentials", str(tmp / "latin1-credentials.jsonl"), "--shard", "0/2"),
+            usage,
+            ["--shard does not split a --credentials file", "its own file of users"],
+        ),
         "no-command": Case([], usage, "give a command"),
         "unknown-command": Case(["harvst"], usage, "invalid choice"),
         "demo-negative-logs": Case(["demo", "--logs", "-1"], usage, "must be 0..", env=token),
@@ -304,6 +309,7 @@ CASE_NAMES = [
     "shard-negative", "concurrency-0", "concurrency-negative", "concurrency-huge", "kinds-unknown", "kinds-empty",
     "page-size-101", "page-size-text", "progress-interval-0", "progress-interval-negative", "progress-interval-nan",
     "overlap-inf", "unknown-option", "missing-out", "empty-out", "empty-state", "credentials-file-is-a-directory",
+    "shard-with-credentials-file",
     "no-command", "unknown-command", "demo-negative-logs", "vehicle-not-found",
     "vehicle-invalid", "vehicles-file-missing", "vehicles-file-bad-line", "vehicles-file-not-utf8",
     "credentials-file-not-utf8", "vehicles-file-without-line-ends", "credentials-file-without-line-ends",

@@ -36,7 +36,7 @@ from .. import _observe as observe
 from .._errors import EvEnergyError, PaginationError
 from .._sansio import check_int, check_seconds
 from ._budget import NotReady, Parked, TokenBudget
-from ._credentials import Credentials, check_credentials, check_label, labelled
+from ._credentials import Credentials, CredentialsFile, check_credentials, check_label, labelled
 from ._fetcher import Fetcher, FetchFailed, Lane
 from ._pass import Bounds, PagePass, open_pass, rebase_cursor, restart_until
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
@@ -270,6 +270,11 @@ class Harvester:
         if queue_size is not None:
             check_int("queue_size", queue_size, 1)
         if shard is not None:
+            if isinstance(credentials, CredentialsFile):
+                raise ValueError(
+                    "shard= does not split a CredentialsFile: every shard would refresh every token, and "
+                    "each refresh kills the refresh token the others hold; give each worker its own file"
+                )
             if not isinstance(shard, tuple | list) or len(shard) != 2:
                 raise TypeError("shard must be a pair (index, count)")
             check_int("shard count", shard[1], 1)

@@ -447,3 +447,14 @@ async def test_cli_second_harvest_on_the_same_credentials_stops_at_once(tmp_path
         f"evenergy-async: error: credentials file {path}: in use by another harvest (each refresh would kill the "
         "token the other holds): wait for it to finish, or give each harvest its own credentials"
     ]
+
+
+async def test_shard_does_not_split_a_credentials_file(tmp_path: Path) -> None:
+    """shard= splits vehicles; with a CredentialsFile every shard would refresh every token, and
+    each refresh kills the copies the other shards hold (the CLI refuses --shard the same way)."""
+    path = write(tmp_path / "fleet.jsonl", [json.dumps({"refresh_token": SECRET})])
+    async with CredentialsFile(path, client_id="app") as creds, EvEnergyClient(base_url="http://127.0.0.1:9/v2") as client:
+        with pytest.raises(ValueError, match="shard= does not split a CredentialsFile"):
+            Harvester(client, credentials=creds, shard=(0, 2))
+        async with Harvester(client, credentials=creds, shard=None):
+            pass
