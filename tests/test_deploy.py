@@ -67,6 +67,19 @@ def test_each_pod_runs_a_command_the_cli_accepts(
             assert re.fullmatch(rf"/credentials/fleet-{index}\.jsonl", args.credentials_file)
 
 
+@pytest.mark.parametrize(("name", "job"), jobs(), ids=[name for name, _ in jobs()])
+def test_no_retry_where_a_retry_would_fail_alike(name: str, job: dict[str, Any]) -> None:
+    """Exit codes 2 (usage) and 4 (credentials refused) fail the pod's index at once; the codes
+    that a later run can clear (1, 3, 5, 6) are retried."""
+    from evenergy_async._cli import EXIT_CREDENTIALS, EXIT_USAGE
+
+    spec = job["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never" and spec["backoffLimitPerIndex"] > 0
+    (rule,) = spec["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailIndex"
+    assert rule["onExitCodes"] == {"containerName": "harvest", "operator": "In", "values": [EXIT_USAGE, EXIT_CREDENTIALS]}
+
+
 def test_a_sharded_credentials_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What the credentials recipe must not do: N shards of one file refresh each token N times."""
     monkeypatch.setenv("EVENERGY_DATABASE_URL", DUMMY_ENV["EVENERGY_DATABASE_URL"])
