@@ -147,7 +147,11 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime")
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if value.tzinfo is None or value.utcoffset() is None:
+        # as the client's list operations: a naive time read as UTC would move a window by the
+        # local offset, and a first run would never fetch what lies in between
+        raise ValueError(f"{name} must be timezone-aware, e.g. datetime(2026, 11, 1, tzinfo=UTC); got {value!r}")
+    return value
 
 
 class Harvester:

@@ -455,6 +455,9 @@ BAD_SETTINGS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"shard": ("0", 2)}, TypeError, "shard index must be an integer"),
     ({"kinds": 5}, TypeError, "kinds must be a kind"),
     ({"state": 123}, TypeError, "state must be a StateStore, a SQLite file's path or None, not int"),
+    ({"since": datetime(2026, 11, 1)}, ValueError, r"since must be timezone-aware.*got datetime.datetime\(2026, 11, 1"),
+    ({"until": datetime(2026, 11, 1, 12)}, ValueError, r"until must be timezone-aware"),
+    ({"since": "2026-11-01"}, TypeError, "since must be a datetime"),
     (
         {"since": datetime(2026, 11, 2, tzinfo=UTC), "until": datetime(2026, 11, 1, tzinfo=UTC)},
         ValueError,
