@@ -144,6 +144,19 @@ class RefreshToken:
 Credential = BearerToken | ClientCredentials | RefreshToken
 
 
+def grant_key(credential: Credential, refresh_token: str | None = None) -> tuple[str, ...]:
+    """What makes two credentials one grant, whose token source they must share: the token,
+    or the app and its grant -- not ``on_refresh``, nor a cached access token. A web backend
+    that builds ``RefreshToken(stored, ..., on_refresh=save)`` per request makes an equal key
+    for every request of one user. ``refresh_token``: the key under a rotated refresh token."""
+    if isinstance(credential, BearerToken):
+        return ("bearer", credential.token)
+    if isinstance(credential, ClientCredentials):
+        return ("client", credential.client_id, credential.client_secret, *credential.scopes)
+    secret = credential.client_secret if credential.client_secret is not None else ""
+    return ("refresh", refresh_token or credential.refresh_token, credential.client_id, secret)
+
+
 @attrs.frozen
 class AuthorizationRequest:
     """Where to send the user's browser, and what to keep until the redirect comes back."""
@@ -355,6 +368,8 @@ class TokenSource:
         refresh_margin: float = 60.0,
     ) -> None:
         self._credential = credential
+        self.on_rotate: Callable[[str], None] | None = None
+        """Told each new refresh token as soon as it arrives (before ``on_refresh`` is awaited)."""
         self._oauth = oauth
         self._clock = clock
         self._margin = refresh_margin
@@ -426,6 +441,8 @@ class TokenSource:
             token = await self._oauth.refresh(self._refresh_token, cred.client_id, cred.client_secret)
             if token.refresh_token:
                 self._refresh_token = token.refresh_token
+                if self.on_rotate is not None:
+                    self.on_rotate(token.refresh_token)
             if cred.on_refresh is not None:
                 result = cred.on_refresh(token)
                 if inspect.isawaitable(result):

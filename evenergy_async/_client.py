@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 from yarl import URL
 
-from ._auth import Credential, OAuth, TokenSource, coerce_credential
+from ._auth import Credential, OAuth, TokenSource, coerce_credential, grant_key
 from ._errors import (
     ClientStateError,
     RateLimitError,
@@ -145,25 +146,33 @@ class _Core:
         )
         #: every credential's auth state still referenced by a view (closed with the client)
         self.auths: weakref.WeakSet[_Auth] = weakref.WeakSet()
-        self._by_credential: weakref.WeakValueDictionary[Credential, _Auth] = weakref.WeakValueDictionary()
+        self._by_grant: weakref.WeakValueDictionary[tuple[str, ...], _Auth] = weakref.WeakValueDictionary()
 
     def auth_for(self, credential: Credential | None) -> _Auth:
-        """The auth state of ``credential``: shared by every live view of an equal credential
-        (one token source: a rotating refresh token must not be refreshed twice)."""
-        key = credential
-        if key is not None:
-            try:
-                shared = self._by_credential.get(key)
-            except TypeError:  # unhashable (e.g. scopes given as a list): its own state
-                key = None
-            else:
-                if shared is not None:
-                    return shared
+        """The auth state of ``credential``: shared by every live view of the same grant
+        (:func:`grant_key`: one token source, so that a rotating refresh token is never refreshed
+        twice), also under each refresh token it rotates to. ``on_refresh`` is the one of the
+        credential that made the state."""
+        if credential is None:
+            auth = _Auth(None, self.oauth, self.clock)
+            self.auths.add(auth)
+            return auth
+        key = grant_key(credential)
+        shared = self._by_grant.get(key)
+        if shared is not None:
+            return shared
         auth = _Auth(credential, self.oauth, self.clock)
+        assert auth.tokens is not None
+        auth.tokens.on_rotate = functools.partial(self._rotated, weakref.ref(auth), credential)
         self.auths.add(auth)
-        if key is not None:
-            self._by_credential[key] = auth
+        self._by_grant[key] = auth
         return auth
+
+    def _rotated(self, ref: weakref.ref[_Auth], credential: Credential, refresh_token: str) -> None:
+        """A view made from the new refresh token (what ``on_refresh`` saved) finds the same state."""
+        auth = ref()
+        if auth is not None:
+            self._by_grant.setdefault(grant_key(credential, refresh_token), auth)
 
     def same_origin(self, url: URL) -> bool:
         base = self.base_url

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from yarl import URL
@@ -18,6 +20,7 @@ from evenergy_async import (
     ClientCredentials,
     ClientStateError,
     EvEnergyClient,
+    OAuthToken,
     RefreshToken,
     RetryPolicy,
     UnauthorizedError,
@@ -202,3 +205,37 @@ async def test_equal_credentials_share_a_token_source_unhashable_ones_still_work
         unhashable = RefreshToken(pair["refresh_token"], sim.client_id, sim.client_secret, on_refresh=Saver())
         assert (await client.with_auth(unhashable).vehicles.list().fetch_page()).items  # still works
         assert client.stats.token_requests == 2  # its own token source: one refresh
+
+
+async def test_a_backend_building_a_users_credential_per_request_refreshes_once(sim: Simulator) -> None:
+    """A web backend keeps each user's refresh token in its database and, per request, makes
+    ``with_auth(RefreshToken(stored, ..., on_refresh=save))``: every request a new credential
+    object with its own callback. Concurrent requests of one user share one refresh (two refreshes
+    of a rotating refresh token: the second is refused, invalid_grant), and a request made with
+    the token that ``on_refresh`` saved finds the same token source: no refresh at all."""
+    stored = {"alice": sim.issue_token(sim.user_id(0))["refresh_token"]}
+    saves: list[str] = []
+
+    async def save(user: str, token: OAuthToken) -> None:
+        assert token.refresh_token is not None
+        await asyncio.sleep(0)
+        stored[user] = token.refresh_token
+        saves.append(user)
+
+    async with EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client:
+
+        def request_view(user: str) -> EvEnergyClient:
+            credential = RefreshToken(stored[user], sim.client_id, sim.client_secret, on_refresh=partial(save, user))
+            return client.with_auth(credential)
+
+        first = [request_view("alice") for _ in range(5)]
+        pages = await asyncio.gather(*(view.vehicles.list().fetch_page() for view in first))
+        assert all(page.items for page in pages)
+        assert client.stats.token_requests == 1 and saves == ["alice"]
+        later = request_view("alice")  # made from the rotated token, while a first view lives on
+        assert (await later.vehicles.list().fetch_page()).items
+        assert client.stats.token_requests == 1
+        del first, pages, later
+        gc.collect()  # no view of that grant left: the next request starts a token source anew
+        assert (await request_view("alice").vehicles.list().fetch_page()).items
+        assert client.stats.token_requests == 2 and saves == ["alice", "alice"]
