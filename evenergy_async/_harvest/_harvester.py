@@ -487,14 +487,17 @@ class Harvester:
         Each group of batches is written, the sink committed (made durable), then the state
         committed together with the sink's checkpoint; a :class:`TransactionalSink` that shares
         the state's database commits a group and its states in one transaction instead.
-        Returns the final report.
+        Returns the final report. A sink that was not open (``run(JsonlSink("out"))``, a
+        directory) is opened here and closed again when the run ends, however it ends; one you
+        opened (``async with``) stays open for you.
         """
         if self._mode is not None:
             raise RuntimeError("this Harvester has already been run or iterated")
-        owned: JsonlSink | None = None
+        owned: Sink | None = None
         if not isinstance(sink, Sink):
-            owned = JsonlSink(sink)  # opened by its first use below
-            sink = owned
+            sink = JsonlSink(sink)
+        if getattr(sink, "opened", True) is False:
+            owned = sink  # opened by its first use below, closed at the end
         if isinstance(sink, JsonlSink) and isinstance(self._state, SQLiteStateStore):
             clash = jsonl_sink_file(sink.directory, self._state.path)
             if clash is not None:  # refused before anything is written

@@ -214,6 +214,10 @@ class _Connection:
             text = text.replace(self._password, "***")
         return DatabaseError(f"{self.what} ({self.redacted}, schema {self.schema}): {doing} failed: {text}")
 
+    @property
+    def opened(self) -> bool:
+        return self._conn is not None
+
     async def open(self, setup: Any = None) -> None:
         if self._conn is not None:
             return
@@ -635,6 +639,11 @@ class PostgresSink:
         return f"postgresql:{self._db.redacted}#{self._db.schema}"
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        """Whether it is open: ``run()`` closes a sink it had to open itself."""
+        return self._db.opened
 
     async def open(self) -> None:
         await self._db.open(_setup_sink_connection)

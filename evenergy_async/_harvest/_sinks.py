@@ -197,6 +197,11 @@ class JsonlSink:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    @property
+    def opened(self) -> bool:
+        """Whether it is open (its lock held): ``run()`` closes a sink it had to open itself."""
+        return self._thread.running
+
     async def open(self) -> None:
         await self._thread.start(self._open_sync)
 

@@ -13,6 +13,7 @@ from evenergy_async import EvEnergyClient, RetryPolicy
 from evenergy_async._harvest import (
     HarvestBatch,
     Harvester,
+    JsonlSink,
     LogKind,
     MemorySink,
     MemoryStateStore,
@@ -21,6 +22,7 @@ from evenergy_async._harvest import (
 )
 from evenergy_async.simulator import Simulator, SimulatorConfig
 
+from ..pgserver import PgServer
 from ..spec_oracle import validated_simulator
 from .conftest import (
     ALL_KINDS,
@@ -522,3 +524,44 @@ async def test_plan_then_run_reuses_the_vehicles_read(sim: Simulator) -> None:
     assert read == vehicles_of(sim, 0)
     assert report.complete and report.requests == 4  # the plan's sample is not counted in the run
     assert_exactly_once(record_lines(sink.records, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, read))
+
+
+async def test_run_closes_a_sink_it_opened_and_leaves_yours_open(
+    sim: Simulator, tmp_path: Path, pg_server: PgServer, pg_schema: str
+) -> None:
+    """``run(JsonlSink("out"))``, as README's first example: the sink was not open, so ``run``
+    opens it and closes it again (its lock, files and thread), also when the run fails; the same
+    process can then harvest into the same directory again. It used to stay open: the next run
+    into that directory stopped with OutputInUseError ("in use by another harvest"). A sink
+    the caller entered stays open for the caller."""
+    out, state = tmp_path / "out", tmp_path / "state.sqlite"
+    ids = [v["id"] for v in sim.data.vehicles_of(sim.user_id(0))]
+
+    async def failing_source() -> Any:
+        yield ids[0]
+        raise RuntimeError("the vehicle source failed")
+
+    async with make_client(sim, 0) as client:
+        sink = JsonlSink(out)
+        async with Harvester(client, vehicles=failing_source(), state=state) as h:
+            with pytest.raises(RuntimeError, match="the vehicle source failed"):
+                await h.run(sink)
+        assert not sink.opened
+        for _ in range(2):  # a scheduler loop in one long-running process
+            sink = JsonlSink(out)
+            async with Harvester(client, vehicles=ids, kinds=ALL_KINDS, state=state, until=T1) as h:
+                report = await h.run(sink)
+            assert report.complete and not sink.opened
+        for kind in ALL_KINDS:
+            assert_exactly_once(harvested_lines(out, kind), expected_lines(sim, kind, ids))
+
+        async with JsonlSink(tmp_path / "mine") as mine:
+            async with Harvester(client, vehicles=ids, kinds=ALL_KINDS, state=tmp_path / "s2.sqlite", until=T1) as h:
+                await h.run(mine)
+            assert mine.opened  # the caller's: still open, its lock still held
+        assert not mine.opened
+
+        pg = PostgresSink(pg_server.dsn, schema=pg_schema)
+        async with Harvester(client, vehicles=ids, kinds=ALL_KINDS, until=T1) as h:
+            report = await h.run(pg)
+        assert report.complete and not pg.opened  # its connection closed
