@@ -235,6 +235,14 @@ def _add_harvest_options(p: argparse.ArgumentParser, *, demo: bool) -> None:
     )
     p.add_argument("--overlap", type=_seconds, default=600.0, help="seconds re-read below the watermark (default 600)")
     p.add_argument(
+        "--budget-reserve",
+        type=_int_range(0, None),
+        default=0,
+        dest="budget_reserve",
+        help="requests of each token's hourly budget left unused, e.g. for your app's own calls on "
+        "behalf of its users (default 0); a token down to it waits like a spent one (--max-park)",
+    )
+    p.add_argument(
         "--max-park",
         type=_seconds,
         default=3600.0,
@@ -969,6 +977,7 @@ async def cmd_harvest(args: argparse.Namespace) -> int:
                 page_size=args.page_size,
                 concurrency=args.concurrency,
                 per_token_concurrency=args.per_token,
+                budget_reserve=args.budget_reserve,
                 overlap=timedelta(seconds=args.overlap),
                 max_park=args.max_park,
                 shard=args.shard,
@@ -1060,6 +1069,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             state=args.state_path,
             concurrency=args.concurrency,
             per_token_concurrency=args.per_token,
+            budget_reserve=args.budget_reserve,
             page_size=args.page_size,
             overlap=timedelta(seconds=args.overlap),
             max_park=args.max_park,

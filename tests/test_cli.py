@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from evenergy_async import EvEnergyClient
 from evenergy_async._cli import credentials_from_env, main, token_label
 from evenergy_async._harvest import LogKind, shard_of
 from evenergy_async.simulator import Simulator, SimulatorConfig
@@ -183,6 +184,27 @@ async def test_a_windows_vehicles_file_is_read_as_written(cli_sim: Simulator, tm
         _, err = await asyncio.wait_for(proc.communicate(data if source == "-" else b""), 60)
         assert proc.returncode == 0, err.decode()
         assert {r["vehicle_id"] for r in lines(tmp_path / out / "status_logs.jsonl")} == set(ids)
+
+
+async def test_budget_reserve_leaves_each_token_its_share(tmp_path: Path) -> None:
+    """``--budget-reserve 15`` on a budget of 40 an hour: the harvest stops at 15 left (no 429,
+    exit 3, its work parked for the next run), and the app's own call with that token still
+    gets through."""
+    config = SimulatorConfig(seed=5, users=1, vehicles=2, logs_per_kind=30, rate_limit=40, rate_window=3600)
+    async with validated_simulator(config) as sim:
+        code, out, err = await cli(
+            "harvest", "--out", str(tmp_path / "out"), "--page-size", "5", "--budget-reserve", "15",
+            "--max-park", "0", "--json", "-q", "--base-url", str(sim.base_url),
+            env={"EVENERGY_TOKEN": "me=" + sim.user_token(0)},
+        )  # fmt: skip
+        assert code == 3, err
+        report = json.loads(out)
+        assert report["tokens"]["me"]["budget_remaining"] == 15 and report["parked"]
+        assert 0 < report["records_total"] < 6 * 30
+        assert dict(sim.stats.by_status) == {200: 40 - 15}  # every request answered, none refused
+        async with EvEnergyClient(sim.user_token(0), base_url=sim.base_url) as client:
+            assert await client.vehicles.list().first() is not None  # the reserve at work
+            assert client.rate_limit is not None and client.rate_limit.remaining == 14
 
 
 async def test_client_credentials_from_env(cli_sim: Simulator, tmp_path: Path) -> None:
