@@ -233,11 +233,17 @@ class HarvestReport:
                 lines.append(f"    {failure.token} {what}{kind}: {failure.error}{status}")
             if len(self.failures) > 20:
                 lines.append(f"    ... and {len(self.failures) - 20} more")
-        for parked_work in self.parked:
+        for parked_work in self.parked[:shown_tokens]:  # a backfill of a fleet parks thousands
             more = "" if parked_work.input_exhausted else " (+ vehicles not read yet)"
             lines.append(
                 f"  PARKED: token {parked_work.token} until {parked_work.until.isoformat()}: "
                 f"{len(parked_work.pending)} partition(s) pending{more}; run again after that"
+            )
+        if len(self.parked) > shown_tokens:
+            latest = max(p.until for p in self.parked)
+            lines.append(
+                f"  ... and {len(self.parked) - shown_tokens} more parked tokens (the last until "
+                f"{latest.isoformat()}; the JSON report lists them all)"
             )
         if self.cancelled:
             lines.append("  cancelled: state is consistent; run again to continue")

@@ -194,3 +194,26 @@ async def test_budget_bound_mix_no_token_starves() -> None:
             assert last < len(order) - 1 or times[first] < times[-1] * 0.8
         # credentials are read lazily: the busy ones joined as workers fell idle, not all at once
         assert order[0] in ("u2", "u3", "u4") and set(order[:3]) <= {"u2", "u3", "u4", "u5"}
+
+
+async def test_a_fleet_backfill_that_parks_every_token_prints_a_bounded_summary() -> None:
+    """A first harvest of a fleet spends every token's budget: each token is parked, and the text
+    summary names twenty of them and counts the rest (the JSON report lists them all), as it
+    does for tokens and failures; it printed a line per parked token before."""
+    users = 25
+    config = SimulatorConfig(seed=12, users=users, vehicles=users, logs_per_kind=30, rate_limit=3, rate_window=3600)
+    async with (
+        validated_simulator(config) as sim,
+        EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+        Harvester(
+            client, credentials={f"u{i:02d}": sim.user_token(i) for i in range(users)}, kinds=[LogKind.STATUS],
+            page_size=5, max_park=0, concurrency=8,
+        ) as h,  # fmt: skip
+    ):
+        report = await h.run(MemorySink())
+    assert len(report.parked) == users and not report.failures
+    lines = report.summary().splitlines()
+    assert sum(line.startswith("  PARKED: token ") for line in lines) == 20
+    latest = max(p.until for p in report.parked).isoformat()
+    assert lines[-1] == f"  ... and 5 more parked tokens (the last until {latest}; the JSON report lists them all)"
+    assert len(report.to_dict()["parked"]) == users
