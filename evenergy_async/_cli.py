@@ -598,8 +598,9 @@ def progress_lines(
         segments.append((7, f"budget {low[0]}/{low[1] if low[1] is not None else '?'}"))
     if report.partitions_failed or report.failures:
         segments.append((4, f"{len(report.failures)} failed"))
-    if parked:
-        segments.append((4, f"parked: {','.join(parked)}"))
+    if parked:  # names while they fit a line; a fleet's backfill parks thousands
+        names = ",".join(parked) if len(parked) <= 3 else f"{len(parked):,} tokens"
+        segments.append((4, f"parked: {names}"))
     segments.append((2, f"ETA {eta_text}"))
     keep: set[int] = set()
     used = 0

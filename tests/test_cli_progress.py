@@ -106,5 +106,7 @@ def test_progress_line_keeps_what_matters_when_short() -> None:
     assert len(narrow) <= 40 and "records" in narrow and "ETA 12s" in narrow
     parked = progress_lines(report, parked=["alice"], width=80)[0]
     assert "parked: alice" in parked and "ETA parked" in parked
+    fleet = progress_lines(report, parked=[f"user{i}" for i in range(2500)], width=120)[0]
+    assert "parked: 2,500 tokens" in fleet and "user0" not in fleet
     verbose = progress_lines(report, width=80, verbose=True)
     assert len(verbose) == 2 and verbose[1].startswith("  alice: ")
