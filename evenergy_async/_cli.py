@@ -729,18 +729,9 @@ _CONNECTION_ERRORS = frozenset({"ConnectError", "APIUnreachableError"})
 _NAMED_TOKENS = 5  # rejected tokens named on the error line; the report lists every one
 
 
-def _rejected(failure: VehicleFailure) -> bool:
-    """A 401 the client could not refresh, or the token endpoint refusing this credential
-    (a 4xx but 429; a 5xx there is a failure like any other)."""
-    if failure.error == "UnauthorizedError":
-        return True
-    status = failure.status
-    return failure.error == "AuthError" and status is not None and 400 <= status < 500 and status != 429
-
-
 def _rejected_tokens(failures: Iterable[VehicleFailure], credentials_file: str | None) -> str | None:
     """"credentials rejected for token(s) ...: check ...", or None when no token was rejected."""
-    tokens = sorted({f.token for f in failures if _rejected(f)})
+    tokens = sorted({f.token for f in failures if f.credentials_rejected})
     if not tokens:
         return None
     named = ", ".join(tokens[:_NAMED_TOKENS])

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from .. import _observe as observe
-from .._errors import EvEnergyError, PaginationError
+from .._errors import AuthError, EvEnergyError, PaginationError, UnauthorizedError
 from .._sansio import check_int, check_seconds
 from ._budget import NotReady, Parked, TokenBudget
 from ._credentials import Credentials, CredentialsFile, check_credentials, check_label, labelled
-from ._fetcher import Fetcher, FetchFailed, Lane
+from ._fetcher import Fetcher, FetchFailed, Lane, credential_refused
 from ._pass import Bounds, PagePass, open_pass, rebase_cursor, restart_until
 from ._report import HarvestReport, ParkedWork, TokenReport, VehicleFailure
 from ._sinks import JsonlSink, Sink, TransactionalSink, jsonl_sink_file
@@ -1128,6 +1128,8 @@ class Harvester:
                 status=status,
                 message=str(error),
                 attempts=failed.attempts,
+                credentials_rejected=isinstance(error, UnauthorizedError)
+                or (isinstance(error, AuthError) and credential_refused(error)),
             )
         )
         if vehicle_id is not None:

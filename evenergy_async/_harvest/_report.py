@@ -28,6 +28,9 @@ class VehicleFailure:
     status: int | None
     message: str
     attempts: int
+    credentials_rejected: bool = False
+    """The token's credentials were refused (a 401 not cured by a refresh, or the token endpoint
+    refusing its refresh token): its other work fails alike until it is authorized again."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +41,7 @@ class VehicleFailure:
             "status": self.status,
             "message": self.message,
             "attempts": self.attempts,
+            "credentials_rejected": self.credentials_rejected,
         }
 
 

@@ -214,8 +214,8 @@ async def test_a_user_who_revoked_access_fails_alone(tmp_path: Path) -> None:
                 return report, client.stats.token_requests
 
         report, token_requests = await harvest()
-        failed = {f.token: (f.error, f.status, f.vehicle_id) for f in report.failures}  # type: ignore[attr-defined]
-        assert failed == {"u1": ("AuthError", 400, None), "u2": ("AuthError", 400, None)}
+        failed = {f.token: (f.error, f.status, f.vehicle_id, f.credentials_rejected) for f in report.failures}  # type: ignore[attr-defined]
+        assert failed == {"u1": ("AuthError", 400, None, True), "u2": ("AuthError", 400, None, True)}
         assert token_requests == users  # one refresh each: a refused credential is not asked again
         kept = [v["id"] for i in (0, 3) for v in sim.data.vehicles_of(sim.user_id(i))]
         assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, kept))
@@ -419,6 +419,7 @@ async def test_cli_users_who_revoked_access_exit_4_after_the_rest_is_harvested(t
         ]
         report = json.loads(stdout)
         assert {f["token"] for f in report["failures"]} == {f"u{i}" for i in revoked}
+        assert all(f["credentials_rejected"] and f["error"] == "AuthError" for f in report["failures"])
         kept = [v["id"] for i in (0, 8) for v in sim.data.vehicles_of(sim.user_id(i))]
         assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS, kept))
         assert all(g["refresh_token"] not in stdout + stderr for g in grants)
