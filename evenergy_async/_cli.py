@@ -46,6 +46,7 @@ from ._harvest import (
     SQLiteStateStore,
     VehicleFailure,
 )
+from ._harvest._budget import BudgetReserveError
 from ._harvest._credentials import (
     CredentialsFile,
     CredentialsFileError,
@@ -1159,6 +1160,8 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
 
     if isinstance(exc, CLIError):
         return exc.code, str(exc)
+    if isinstance(exc, BudgetReserveError):
+        return EXIT_USAGE, f"{exc}: lower --budget-reserve"
     if isinstance(exc, CredentialsFileError):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, CredentialsInUseError):
@@ -1199,7 +1202,7 @@ def _describe(exc: BaseException, args: argparse.Namespace | None) -> tuple[int,
 def _classify(exc: BaseException, args: argparse.Namespace | None) -> tuple[int, str] | None:
     leaves = list(_leaves(exc))
     # the user's mistakes first, then credentials, the API, local files; a bug last
-    user = (CLIError, CredentialsFileError, CredentialsStoreError)
+    user = (CLIError, BudgetReserveError, CredentialsFileError, CredentialsStoreError)
     for wanted in (
         user,
         _credential_types(),

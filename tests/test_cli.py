@@ -207,6 +207,24 @@ async def test_budget_reserve_leaves_each_token_its_share(tmp_path: Path) -> Non
             assert client.rate_limit is not None and client.rate_limit.remaining == 14
 
 
+async def test_a_budget_reserve_no_token_can_work_with_is_a_usage_error(tmp_path: Path) -> None:
+    """A reserve at or above a token's limit would park it for ever ("budget spent, run again
+    later", exit 3, again and again): once the first answer tells the limit, the run stops
+    with exit code 2 and says which setting to change."""
+    config = SimulatorConfig(seed=5, users=1, vehicles=2, logs_per_kind=30, rate_limit=40, rate_window=3600)
+    async with validated_simulator(config) as sim:
+        code, out, err = await cli(
+            "harvest", "--out", str(tmp_path / "out"), "--budget-reserve", "40", "-q", "--base-url", str(sim.base_url),
+            env={"EVENERGY_TOKEN": "me=" + sim.user_token(0)},
+        )  # fmt: skip
+        assert code == 2, err
+        assert err.splitlines() == [
+            "evenergy-async: error: budget_reserve 40 is not below the limit of token me, 40 requests per "
+            "window: it could never send: lower --budget-reserve"
+        ]
+        assert sim.stats.requests == 2  # the CLI's check of the token, then the first listing page
+
+
 async def test_client_credentials_from_env(cli_sim: Simulator, tmp_path: Path) -> None:
     code, out, err = await cli(
         "harvest",

@@ -18,6 +18,10 @@ class Parked(Exception):
     """The token's budget is spent until a deadline beyond the run's ``max_park``."""
 
 
+class BudgetReserveError(ValueError):
+    """``budget_reserve`` is not below a token's limit: that token could never send."""
+
+
 class NotReady(Exception):
     """The token may not send now: retry in ``delay`` seconds (``math.inf``: when one of its
     requests in flight ends). Raised by the non-blocking paths, which leave all state as it was."""

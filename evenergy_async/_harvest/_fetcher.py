@@ -29,7 +29,7 @@ from .._errors import (
     TransportError,
     UnauthorizedError,
 )
-from ._budget import NotReady, TokenBudget
+from ._budget import BudgetReserveError, NotReady, TokenBudget
 
 if TYPE_CHECKING:
     from .._client import EvEnergyClient
@@ -143,7 +143,10 @@ class Fetcher:
                     lane.requests += 1
                     page = await paginator.fetch_page(url)
                 self._last_response = self._clock()
+                _check_reserve(lane)
                 return page, page.next_url
+            except BudgetReserveError:
+                raise  # a setting no token can work with: the run's error, not this page's
             except RateLimitError as exc:
                 self._last_response = self._clock()
                 # Retry-After above the client's cap: park this token, others continue
@@ -232,6 +235,18 @@ def credential_refused(exc: AuthError) -> bool:
     or no RFC 6749 code at all), as opposed to failing (5xx, 429, an answer without a token)."""
     status = exc.status
     return status is not None and 400 <= status < 500 and status != 429 and exc.error not in APP_REFUSALS
+
+
+def _check_reserve(lane: Lane) -> None:
+    """Raise :class:`BudgetReserveError` once the token's limit is known to be at most the
+    reserve: it could never send again (it would wait, parked, for a budget that never comes)."""
+    state = lane.client.rate_limit
+    reserve = lane.budget.reserve
+    if reserve and state is not None and state.limit is not None and reserve >= state.limit:
+        raise BudgetReserveError(
+            f"budget_reserve {reserve} is not below the limit of token {lane.label}, {state.limit} "
+            "requests per window: it could never send"
+        )
 
 
 def _reason(exc: BaseException) -> str:
