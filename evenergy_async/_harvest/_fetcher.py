@@ -240,9 +240,11 @@ def credential_refused(exc: AuthError) -> bool:
 def _check_reserve(lane: Lane) -> None:
     """Raise :class:`BudgetReserveError` once the token's limit is known to be at most the
     reserve: it could never send again (it would wait, parked, for a budget that never comes)."""
-    state = lane.client.rate_limit
     reserve = lane.budget.reserve
-    if reserve and state is not None and state.limit is not None and reserve >= state.limit:
+    if not reserve:
+        return  # the usual case, on every page: nothing to look up
+    state = lane.client.rate_limit
+    if state is not None and state.limit is not None and reserve >= state.limit:
         raise BudgetReserveError(
             f"budget_reserve {reserve} is not below the limit of token {lane.label}, {state.limit} "
             "requests per window: it could never send"
