@@ -213,7 +213,7 @@ async def test_a_budget_reserve_no_token_can_work_with_is_a_usage_error(tmp_path
     with exit code 2 and says which setting to change."""
     config = SimulatorConfig(seed=5, users=1, vehicles=2, logs_per_kind=30, rate_limit=40, rate_window=3600)
     async with validated_simulator(config) as sim:
-        code, out, err = await cli(
+        code, _, err = await cli(
             "harvest", "--out", str(tmp_path / "out"), "--budget-reserve", "40", "-q", "--base-url", str(sim.base_url),
             env={"EVENERGY_TOKEN": "me=" + sim.user_token(0)},
         )  # fmt: skip

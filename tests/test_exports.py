@@ -161,6 +161,7 @@ PUBLIC = set(
         "VehicleWaitlistResponse",
         "Vehicles",
         "__version__",
+        "append_credentials",
         "converter",
         "error_for_status",
         "format_timestamp",

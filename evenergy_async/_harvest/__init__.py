@@ -9,6 +9,7 @@ from ._credentials import (
     CredentialsFileError,
     CredentialsInUseError,
     CredentialsStoreError,
+    append_credentials,
 )
 from ._harvester import Harvester, VehicleSource, shard_of
 from ._planner import HarvestPlan, TokenPlan
@@ -48,5 +49,6 @@ __all__ = [
     "TransactionalSink",
     "VehicleFailure",
     "VehicleSource",
+    "append_credentials",
     "shard_of",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -466,12 +467,15 @@ class CredentialsFile:
                 os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out,
                 _open_text(self.path) as src,  # lines kept byte for byte (a byte order mark is dropped)
             ):
+                # held until the rename: a line appended meanwhile (append_credentials) would be
+                # written to the file this copy replaces, and lost
+                fcntl.flock(src.fileno(), fcntl.LOCK_EX)
                 for number, line in enumerate(src, 1):
                     out.write(_rotated_line(line, number, rotations))
                 out.flush()
                 os.fsync(out.fileno())
-            self._before_rename()
-            os.replace(temp, self.path)
+                self._before_rename()
+                os.replace(temp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -498,16 +502,62 @@ line end (``/dev/zero``, a binary) is refused at that length instead of read int
 
 
 def _read_lines(handle: TextIO, n: int) -> tuple[list[str], bool]:
-    """Up to ``n`` lines, and whether the next one is longer than :data:`MAX_LINE` (not read)."""
+    """Up to ``n`` lines, and whether the next one is longer than :data:`MAX_LINE` (not read).
+
+    Read under a shared lock on the file: :func:`append_credentials` writes whole lines under an
+    exclusive one, so a line being added is never read half-written."""
     out: list[str] = []
-    while len(out) < n:
-        line = handle.readline(MAX_LINE + 1)
-        if not line:
-            break
-        if len(line) > MAX_LINE:
-            return out, True
-        out.append(line)
-    return out, False
+    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    try:
+        while len(out) < n:
+            line = handle.readline(MAX_LINE + 1)
+            if not line:
+                break
+            if len(line) > MAX_LINE:
+                return out, True
+            out.append(line)
+        return out, False
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def append_credentials(path: str | os.PathLike[str], lines: Iterable[str]) -> int:
+    """Add lines to a credentials file that a harvest may be reading or rewriting (folding its
+    rotations in), and return how many were added; each is checked first as the harvest
+    checks it (JSON, keys, types; comments and blank lines pass), so a bad one raises
+    :class:`CredentialsFileError` naming its place in ``lines`` and nothing is written.
+
+    The lines go in one write and one fsync under an exclusive lock on the file, which the
+    harvest's fold holds from its first read to its rename: an append lands before the fold
+    (and is folded in) or after it, in the new file -- never in the copy the fold discards.
+    The shell equivalent: ``flock fleet.jsonl -c 'cat new.jsonl >> fleet.jsonl'``.
+    """
+    where = os.fspath(path)
+    texts: list[str] = []
+    for number, line in enumerate(lines, 1):
+        text = line.removesuffix("\n")
+        if "\n" in text or "\r" in text:
+            raise CredentialsFileError(where, number, "holds a line break: give one credential a line")
+        if text.strip() and not text.strip().startswith("#"):
+            _fields(where, number, text.strip())
+        texts.append(text + "\n")
+    data = "".join(texts).encode("utf-8", "surrogateescape")
+    while True:
+        fd = os.open(where, os.O_RDWR | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino != os.stat(where).st_ino:
+                continue  # a fold replaced the file while this waited: append to the new one
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # the last line had no line end
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            return sum(1 for t in texts if t.strip() and not t.lstrip().startswith("#"))
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def _digest(token: str) -> bytes:

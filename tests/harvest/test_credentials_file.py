@@ -4,15 +4,26 @@ named by number without their secrets, rotated refresh tokens journaled and fold
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
-from evenergy_async._harvest import CredentialsFile, CredentialsFileError, CredentialsInUseError, Harvester, LogKind
+from evenergy_async._harvest import (
+    CredentialsFile,
+    CredentialsFileError,
+    CredentialsInUseError,
+    Harvester,
+    LogKind,
+    append_credentials,
+)
 from evenergy_async.simulator import FaultConfig, SimulatorConfig
 
 from ..spec_oracle import validated_simulator
@@ -28,7 +39,11 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 async def entries(path: Path, **kwargs: str) -> list[object]:
-    async with CredentialsFile(path, **kwargs) as creds:
+    return await entries_of(CredentialsFile(path, **kwargs))
+
+
+async def entries_of(creds: CredentialsFile) -> list[object]:
+    async with creds:
         return [e async for e in creds]
 
 
@@ -459,3 +474,83 @@ async def test_shard_does_not_split_a_credentials_file(tmp_path: Path) -> None:
             Harvester(client, credentials=creds, shard=(0, 2))
         async with Harvester(client, credentials=creds, shard=None):
             pass
+
+
+@pytest.mark.parametrize("appender", ["append_credentials", "flock(1) in a shell"])
+async def test_a_user_added_while_the_rotations_are_folded_in_is_kept(tmp_path: Path, appender: str) -> None:
+    """An onboarding job adds a user while a harvest folds its rotations into the file (a copy,
+    then a rename over the original). The fold holds an exclusive lock on the file from its
+    first read to the rename, so the new line waits and lands in the new file; without it, the
+    line went into the file the rename threw away."""
+    path = write(tmp_path / "c.jsonl", [json.dumps({"refresh_token": "old1", "label": "a"})])
+    (tmp_path / "c.jsonl.rotations").write_text(json.dumps({"label": "a", "refresh_token": "new1"}) + "\n")
+    added = json.dumps({"refresh_token": "r-new-user", "label": "b"})
+    (tmp_path / "extra.jsonl").write_text(added + "\n")
+    done: list[object] = []
+
+    def append() -> None:
+        if appender == "append_credentials":
+            done.append(append_credentials(path, [added]))
+        else:
+            shell = f"cat {tmp_path / 'extra.jsonl'} >> {path}"
+            done.append(subprocess.run(["flock", str(path), "-c", shell], check=True, timeout=30).returncode)
+
+    threads: list[threading.Thread] = []
+
+    class Racing(CredentialsFile):
+        def _before_rename(self) -> None:
+            threads.append(threading.Thread(target=append))
+            threads[0].start()
+            time.sleep(0.3)  # time enough for the append to land, were the file not locked
+
+    got = await entries_of(Racing(path, client_id="app"))
+    threads[0].join(30)
+    assert done in ([1], [0])
+    # read by this run if it landed before the reads that follow the fold, else by the next
+    assert [e.label for e in got] in (["a"], ["a", "b"])  # type: ignore[attr-defined]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"refresh_token": "new1", "label": "a"},
+        {"refresh_token": "r-new-user", "label": "b"},
+    ]
+
+
+async def test_a_line_being_added_is_never_read_half_written(tmp_path: Path) -> None:
+    """The harvest reads the file lazily while users may be added: a line written in two parts
+    under the writer's lock is read whole (the reader waits for the lock), never as bad JSON."""
+    path = write(tmp_path / "c.jsonl", [json.dumps({"access_token": "a1", "label": "a"})])
+    line = json.dumps({"access_token": "b2", "label": "b"}).encode() + b"\n"
+    half_written = threading.Event()
+
+    def slow_writer() -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line[:20])
+            half_written.set()
+            time.sleep(0.3)
+            os.write(fd, line[20:])
+        finally:
+            os.close(fd)
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert half_written.wait(10)
+    got = await entries(path)
+    writer.join(10)
+    assert [e.label for e in got] == ["a", "b"]  # type: ignore[attr-defined]
+
+
+def test_append_credentials_checks_every_line_before_writing_any(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"access_token": "a1"}))  # no line end after the last line
+    with pytest.raises(CredentialsFileError, match=r"line 2: unknown key\(s\): 'acces_token'") as info:
+        append_credentials(path, [json.dumps({"access_token": "b2"}), json.dumps({"acces_token": SECRET})])
+    assert SECRET not in str(info.value)
+    with pytest.raises(CredentialsFileError, match="line 1: holds a line break"):
+        append_credentials(path, ['{"access_token": "b2"}\n{"access_token": "c3"}'])
+    assert path.read_text() == json.dumps({"access_token": "a1"})  # nothing written
+    added = append_credentials(path, ["# added by onboarding", json.dumps({"access_token": "b2"}) + "\n"])
+    assert added == 1
+    assert path.read_text().splitlines() == [
+        json.dumps({"access_token": "a1"}), "# added by onboarding", json.dumps({"access_token": "b2"})
+    ]
