@@ -769,6 +769,7 @@ def _exit_code(report: HarvestReport, credentials_file: str | None = None) -> tu
 async def _preflight(credentials: Mapping[str, Any], base_url: str, *, concurrency: int) -> None:
     """One cheap request per token before the harvest, so that wrong credentials, a wrong
     base URL or an unreachable API are told at once (not after retries of every vehicle).
+    A token rejected while others pass does not stop the run: the harvest reports it.
 
     Every check goes through one client's pool (``with_auth`` views), ``concurrency`` at a
     time; one attempt after one quick retry for connection errors: a harvest that is about
@@ -787,9 +788,15 @@ async def _preflight(credentials: Mapping[str, Any], base_url: str, *, concurren
                 for label, credential in credentials.items()
             )
         )
-    for error in errors:
-        if error is not None:
-            raise error  # the first token's (in the given order) that failed
+    failed = [error for error in errors if error is not None]
+    if not failed:
+        return
+    others = [error for error in failed if error.code != EXIT_CREDENTIALS]
+    if others or len(failed) == len(errors):
+        raise (others or failed)[0]  # the API as a whole, or every token: nothing to harvest
+    # some tokens rejected, the rest fine: as for a credentials file, the rest is harvested and
+    # the run names the rejected ones at its end (exit 4); a user who revoked access must not
+    # stop everyone else's harvest
 
 
 async def _check_token(client: Any, label: str | None, base_url: str, gate: asyncio.Semaphore) -> CLIError | None:

@@ -225,6 +225,27 @@ async def test_a_budget_reserve_no_token_can_work_with_is_a_usage_error(tmp_path
         assert sim.stats.requests == 2  # the CLI's check of the token, then the first listing page
 
 
+async def test_a_rejected_token_among_good_ones_does_not_stop_their_harvest(cli_sim: Simulator, tmp_path: Path) -> None:
+    """EVENERGY_TOKEN with one token the API refuses (a user who revoked access): the others are
+    harvested, the run ends with exit code 4 naming the refused one. It used to stop before
+    harvesting anything, every run, until the token was taken out."""
+    code, out, err = await cli(
+        "harvest", "--kinds", "status", "--out", str(tmp_path), "--json", "-q", "--base-url", str(cli_sim.base_url),
+        env={"EVENERGY_TOKEN": f"alice={cli_sim.user_token(0)},gone=revoked-token,bob={cli_sim.user_token(1)}"},
+    )  # fmt: skip
+    assert code == 4, err
+    assert err.splitlines() == [
+        "evenergy-async: error: credentials rejected for token(s) gone: check EVENERGY_TOKEN or "
+        "EVENERGY_CLIENT_ID/EVENERGY_CLIENT_SECRET; the rest of the run is saved"
+    ]
+    report = json.loads(out)
+    assert [(f["token"], f["status"], f["credentials_rejected"]) for f in report["failures"]] == [("gone", 401, True)]
+    got = [(r["vehicle_id"], r["url"]) for r in lines(tmp_path / "status_logs.jsonl")]
+    vehicles = user_vehicles(cli_sim, 0) | user_vehicles(cli_sim, 1)
+    assert {v for v, _ in got} == vehicles  # alice's and bob's, exactly once each record
+    assert len(got) == len(set(got)) == sum(len(cli_sim.data.logs("status", v)) for v in vehicles)
+
+
 async def test_client_credentials_from_env(cli_sim: Simulator, tmp_path: Path) -> None:
     code, out, err = await cli(
         "harvest",

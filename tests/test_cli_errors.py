@@ -224,8 +224,11 @@ def cases(srv: Server, tls_url: str, tmp: Path) -> dict[str, Case]:
         "token-rejected": Case(
             harvest("o"), 4, "credentials rejected", env={"EVENERGY_TOKEN": "not-a-valid-token"}, not_says="INCOMPLETE"
         ),
-        "one-of-two-tokens-rejected": Case(
-            harvest("o"), 4, ["credentials rejected", "token bad"], env={"EVENERGY_TOKEN": f"{srv.tokens[0]},bad=nope"}
+        "one-of-two-tokens-rejected": Case(  # the other token's vehicles are harvested: exit 4 at the end
+            harvest("o"),
+            4,
+            ["credentials rejected for token(s) bad: check EVENERGY_TOKEN", "the rest of the run is saved"],
+            env={"EVENERGY_TOKEN": f"{srv.tokens[0]},bad=nope"},
         ),
         "client-secret-rejected": Case(
             harvest("o"),
