@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evenergy_async import BearerToken, EvEnergyClient, RefreshToken
+from evenergy_async import BearerToken, EvEnergyClient, Hooks, HttpEvent, RefreshToken
 from evenergy_async._harvest import (
     CredentialsFile,
     CredentialsFileError,
@@ -243,6 +244,55 @@ async def test_a_user_who_revoked_access_fails_alone(tmp_path: Path) -> None:
         again, _ = await harvest()
         assert not again.failures  # type: ignore[attr-defined]
         assert_exactly_once(harvested_lines(out, LogKind.STATUS), expected_lines(sim, LogKind.STATUS))
+
+
+async def test_a_user_who_revokes_access_mid_run_loses_nothing(tmp_path: Path) -> None:
+    """The user disconnects the app while the harvest is on their third page: the revocation
+    kills the access token too, so the next page gets a 401, and the refresh is refused. That
+    partition fails (credentials_rejected), its three pages stay committed, the other user is
+    harvested; re-authorized, the next run takes it up where it stopped: exactly once."""
+    config = SimulatorConfig(seed=13, users=2, vehicles=2, logs_per_kind=40)
+    async with validated_simulator(config) as sim:
+        grants = [sim.issue_token(sim.user_id(i)) for i in range(2)]
+        path = write(
+            tmp_path / "fleet.jsonl",
+            [
+                json.dumps({"refresh_token": g["refresh_token"], "access_token": g["access_token"], "label": f"u{i}"})
+                for i, g in enumerate(grants)
+            ],
+        )
+        (v1,) = [v["id"] for v in sim.data.vehicles_of(sim.user_id(1))]
+        seen: list[str] = []
+
+        async def harvest(hooks: Hooks | None) -> Any:
+            async with (
+                CredentialsFile(path, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+                EvEnergyClient(base_url=sim.base_url, sleep=no_sleep, hooks=hooks) as client,
+                Harvester(client, credentials=creds, kinds=[LogKind.STATUS], page_size=5, per_token_concurrency=1,
+                          commit_interval=0.0, state=tmp_path / "state.sqlite", sleep=no_sleep) as h,  # fmt: skip
+            ):
+                return await h.run(tmp_path / "out")
+
+        async with EvEnergyClient(base_url=sim.base_url) as revoker:
+
+            async def disconnect_on_third_page(event: HttpEvent) -> None:
+                if event.status == 200 and event.url and f"/vehicles/{v1}/status_logs" in event.url:
+                    seen.append(event.url)
+                    if len(seen) == 3:  # what the app's "disconnect" button does
+                        (live,) = [t for t, i in sim._state.tokens.refresh.items() if i.user_id == sim.user_id(1)]
+                        await revoker.oauth.revoke(live, client_id=sim.client_id, client_secret=sim.client_secret)
+
+            report = await harvest(Hooks(on_response=disconnect_on_third_page))
+        assert [(f.token, f.vehicle_id, f.kind, f.credentials_rejected) for f in report.failures] == [
+            ("u1", v1, LogKind.STATUS, True)
+        ]
+        assert report.records["status"] == 40 + 3 * 5  # u0's 40, u1's first three pages
+        stored = [json.loads(line) for line in path.read_text().splitlines()]
+        stored[1] = {"refresh_token": sim.issue_token(sim.user_id(1))["refresh_token"], "label": "u1"}
+        write(path, [json.dumps(entry) for entry in stored])  # u1 authorizes the app again
+        again = await harvest(None)
+        assert again.complete and again.records["status"] == 40 - 3 * 5
+        assert_exactly_once(harvested_lines(tmp_path / "out", LogKind.STATUS), expected_lines(sim, LogKind.STATUS))
 
 
 async def test_a_failing_token_endpoint_is_retried_not_taken_for_a_refusal(tmp_path: Path) -> None:
