@@ -731,7 +731,7 @@ _NAMED_TOKENS = 5  # rejected tokens named on the error line; the report lists e
 
 
 def _rejected_tokens(failures: Iterable[VehicleFailure], credentials_file: str | None) -> str | None:
-    """"credentials rejected for token(s) ...: check ...", or None when no token was rejected."""
+    """The line 'credentials rejected for token(s) ...: check ...', or None when none was rejected."""
     tokens = sorted({f.token for f in failures if f.credentials_rejected})
     if not tokens:
         return None

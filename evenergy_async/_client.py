@@ -162,8 +162,8 @@ class _Core:
         if shared is not None:
             return shared
         auth = _Auth(credential, self.oauth, self.clock)
-        assert auth.tokens is not None
-        auth.tokens.on_rotate = functools.partial(self._rotated, weakref.ref(auth), credential)
+        if auth.tokens is not None:
+            auth.tokens.on_rotate = functools.partial(self._rotated, weakref.ref(auth), credential)
         self.auths.add(auth)
         self._by_grant[key] = auth
         return auth

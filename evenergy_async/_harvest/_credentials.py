@@ -546,7 +546,8 @@ def append_credentials(path: str | os.PathLike[str], lines: Iterable[str]) -> in
         fd = os.open(where, os.O_RDWR | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_ino != os.stat(where).st_ino:
+            held, current = os.fstat(fd), os.stat(where)
+            if (held.st_dev, held.st_ino) != (current.st_dev, current.st_ino):
                 continue  # a fold replaced the file while this waited: append to the new one
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
