@@ -201,6 +201,8 @@ class CredentialsFile:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.path = os.fspath(path)
+        self.file = self.path
+        """The file itself, symbolic links resolved when it is opened: where the fold writes."""
         self.journal_path = self.path + ".rotations"
         self.lock_path = self.path + ".lock"
         self._lock_fd: int | None = None
@@ -246,6 +248,12 @@ class CredentialsFile:
             raise CredentialsFileError(self.path, None, "no such file")
         if os.path.isdir(self.path):
             raise CredentialsFileError(self.path, None, "is a directory, not a JSON Lines file")
+        # a symbolic link is followed: the fold rewrites the file it points to (not the link, which
+        # would leave the real file with refresh tokens the rotations killed), and the lock and
+        # the journal sit next to that file, whichever link a harvest was given
+        self.file = os.path.realpath(self.path)
+        self.journal_path = self.file + ".rotations"
+        self.lock_path = self.file + ".lock"
         self._lock()
         try:
             self._compact_sync()
@@ -300,7 +308,7 @@ class CredentialsFile:
     async def _entries(self) -> AsyncIterator[CredentialEntry]:
         if not self._thread.running:
             raise RuntimeError("open the CredentialsFile first (`async with CredentialsFile(...)`)")
-        handle = await self._thread.run(_open_text, self.path)
+        handle = await self._thread.run(_open_text, self.file)
         labels: dict[str, int] = {}
         tokens: dict[bytes, int] = {}  # a digest of each token -> its line
         number = 0
@@ -453,19 +461,19 @@ class CredentialsFile:
                 raise CredentialsStoreError(self.path, f"cannot rewrite the file: {exc.strerror}") from exc
         try:
             os.unlink(self.journal_path)
-            _fsync_dir(self.path)
+            _fsync_dir(self.file)
         except OSError as exc:
             raise CredentialsStoreError(self.path, f"cannot remove the rotation journal: {exc.strerror}") from exc
 
     def _rewrite_sync(self, rotations: dict[str, dict[str, Any]]) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        directory = os.path.dirname(self.file)
+        mode = stat.S_IMODE(os.stat(self.file).st_mode)
         fd, temp = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=directory)
         try:
             os.fchmod(fd, mode)
             with (
                 os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out,
-                _open_text(self.path) as src,  # lines kept byte for byte (a byte order mark is dropped)
+                _open_text(self.file) as src,  # lines kept byte for byte (a byte order mark is dropped)
             ):
                 # held until the rename: a line appended meanwhile (append_credentials) would be
                 # written to the file this copy replaces, and lost
@@ -475,12 +483,12 @@ class CredentialsFile:
                 out.flush()
                 os.fsync(out.fileno())
                 self._before_rename()
-                os.replace(temp, self.path)
+                os.replace(temp, self.file)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        _fsync_dir(self.path)
+        _fsync_dir(self.file)
         self._after_rename()
 
     def _before_rename(self) -> None:

@@ -604,3 +604,31 @@ def test_append_credentials_checks_every_line_before_writing_any(tmp_path: Path)
     assert path.read_text().splitlines() == [
         json.dumps({"access_token": "a1"}), "# added by onboarding", json.dumps({"access_token": "b2"})
     ]
+
+
+async def test_a_credentials_file_reached_by_a_symbolic_link_is_rewritten_where_it_lives(tmp_path: Path) -> None:
+    """``fleet.jsonl`` a link to the real file: the fold used to replace the link with a regular
+    file, so the real file kept a refresh token the rotation had killed (and what the onboarding
+    job appended to it was never read again). The fold now rewrites the real file, the link
+    stays, and a harvest reaching it by another link finds it locked."""
+    (tmp_path / "secure").mkdir()
+    real = tmp_path / "secure" / "fleet.jsonl"
+    async with validated_simulator(SimulatorConfig(seed=14, users=1, vehicles=1, logs_per_kind=3)) as sim:
+        write(real, [json.dumps({"refresh_token": sim.issue_token(sim.user_id(0))["refresh_token"], "label": "u0"})])
+        link, other = tmp_path / "fleet.jsonl", tmp_path / "other-link.jsonl"
+        link.symlink_to(real)
+        other.symlink_to(real)
+        async with (
+            CredentialsFile(link, client_id=sim.client_id, client_secret=sim.client_secret) as creds,
+            EvEnergyClient(base_url=sim.base_url, sleep=no_sleep) as client,
+            Harvester(client, credentials=creds, kinds=[LogKind.STATUS]) as h,
+        ):
+            with pytest.raises(CredentialsInUseError):
+                async with CredentialsFile(other, client_id=sim.client_id):
+                    pass
+            report = await h.run(tmp_path / "out")
+        assert report.complete
+        assert link.is_symlink() and os.path.realpath(link) == str(real)
+        (stored,) = [json.loads(line) for line in real.read_text().splitlines()]
+        assert stored["refresh_token"] in sim._state.tokens.refresh  # the live one, in the real file
+        assert sorted(p.name for p in (tmp_path / "secure").iterdir()) == ["fleet.jsonl", "fleet.jsonl.lock"]
