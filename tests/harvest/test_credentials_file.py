@@ -628,7 +628,7 @@ async def test_a_credentials_file_reached_by_a_symbolic_link_is_rewritten_where_
                     pass
             report = await h.run(tmp_path / "out")
         assert report.complete
-        assert link.is_symlink() and os.path.realpath(link) == str(real)
+        assert link.is_symlink() and link.resolve() == real.resolve()
         (stored,) = [json.loads(line) for line in real.read_text().splitlines()]
         assert stored["refresh_token"] in sim._state.tokens.refresh  # the live one, in the real file
         assert sorted(p.name for p in (tmp_path / "secure").iterdir()) == ["fleet.jsonl", "fleet.jsonl.lock"]
