@@ -551,7 +551,10 @@ def append_credentials(path: str | os.PathLike[str], lines: Iterable[str]) -> in
         texts.append(text + "\n")
     data = "".join(texts).encode("utf-8", "surrogateescape")
     while True:
-        fd = os.open(where, os.O_RDWR | os.O_APPEND)
+        try:
+            fd = os.open(where, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            raise CredentialsFileError(where, None, "no such file") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held, current = os.fstat(fd), os.stat(where)

@@ -601,6 +601,8 @@ def test_append_credentials_checks_every_line_before_writing_any(tmp_path: Path)
     assert path.read_text() == json.dumps({"access_token": "a1"})  # nothing written
     added = append_credentials(path, ["# added by onboarding", json.dumps({"access_token": "b2"}) + "\n"])
     assert added == 1
+    with pytest.raises(CredentialsFileError, match=r"missing\.jsonl: no such file"):
+        append_credentials(tmp_path / "missing.jsonl", [json.dumps({"access_token": "x"})])
     assert path.read_text().splitlines() == [
         json.dumps({"access_token": "a1"}), "# added by onboarding", json.dumps({"access_token": "b2"})
     ]
