@@ -541,8 +541,12 @@ def append_credentials(path: str | os.PathLike[str], lines: Iterable[str]) -> in
     The shell equivalent: ``flock fleet.jsonl -c 'cat new.jsonl >> fleet.jsonl'``.
     """
     where = os.fspath(path)
+    if isinstance(lines, str | bytes):
+        raise TypeError("lines must be a list (an iterable) of lines, not one string: append_credentials(path, [line])")
     texts: list[str] = []
     for number, line in enumerate(lines, 1):
+        if not isinstance(line, str):
+            raise TypeError(f"line {number} must be a string, not {type(line).__name__}")
         text = line.removesuffix("\n")
         if "\n" in text or "\r" in text:
             raise CredentialsFileError(where, number, "holds a line break: give one credential a line")

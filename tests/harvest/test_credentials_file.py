@@ -601,6 +601,10 @@ def test_append_credentials_checks_every_line_before_writing_any(tmp_path: Path)
     assert path.read_text() == json.dumps({"access_token": "a1"})  # nothing written
     added = append_credentials(path, ["# added by onboarding", json.dumps({"access_token": "b2"}) + "\n"])
     assert added == 1
+    with pytest.raises(TypeError, match="not one string"):  # its characters are no lines
+        append_credentials(path, json.dumps({"access_token": "b2"}))
+    with pytest.raises(TypeError, match="line 1 must be a string, not dict"):
+        append_credentials(path, [{"access_token": "b2"}])  # type: ignore[list-item]
     with pytest.raises(CredentialsFileError, match=r"missing\.jsonl: no such file"):
         append_credentials(tmp_path / "missing.jsonl", [json.dumps({"access_token": "x"})])
     assert path.read_text().splitlines() == [
